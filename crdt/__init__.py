@@ -1,0 +1,27 @@
+"""crdt: a pure-Python CRDT engine that speaks Yjs's wire protocol (v1 updates, y-protocols).
+
+Public API (see ``docs/crdt.md``)::
+
+    doc = crdt.Doc()
+    text = doc.get_text("t"); text.insert(0, "hello")
+    update = doc.encode_state_as_update()
+    other = crdt.Doc(); other.apply_update(update)
+"""
+
+from .doc import Doc
+from .encoding import UNDEFINED
+from .errors import DecodeError
+from .events import Event
+from .transaction import Transaction
+from .types.array import Array
+from .types.base import SharedType
+from .types.map import Map
+from .types.text import Text
+from .types.xml import XmlElement, XmlFragment, XmlHook, XmlText
+from .updates import diff_update, merge_updates, state_vector_from_update
+
+__all__ = [
+    "Doc", "Text", "Array", "Map", "SharedType", "Event", "Transaction", "DecodeError", "UNDEFINED",
+    "XmlElement", "XmlFragment", "XmlHook", "XmlText",
+    "merge_updates", "diff_update", "state_vector_from_update",
+]

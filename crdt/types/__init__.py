@@ -1,0 +1,1 @@
+"""Shared types: Text, Array, Map (and the XML types, kept for wire compatibility)."""

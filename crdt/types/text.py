@@ -1,0 +1,200 @@
+"""Text: a shared string, indexed by code points like a Python ``str``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..structs.contents import ContentEmbed, ContentFormat, ContentString, ContentType, js_string, utf16_len
+from ..structs.item import Item
+from .base import SharedType, insert_point, list_delete, locate, shift_markers, split_at
+from ..transaction import begin, finish
+from ..structs import contents as _contents
+
+
+class Text(SharedType):
+    """A shared text. ``Text("initial")`` makes one to nest inside another shared type.
+
+    Indices count code points, like ``str``; on the wire they are UTF-16 units, like JavaScript.
+    Formatting and embeds made by other peers are kept (and re-encoded faithfully); ``str(text)``
+    reads only the characters.
+    """
+
+    __slots__ = ()
+    _type_ref = 2
+    _uses_markers = True
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        if text:
+            self._prelim = text
+
+    def _apply_prelim(self, tr, prelim: str) -> None:
+        self._insert(tr, 0, prelim)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def __str__(self) -> str:
+        if self.doc is None and self._item is None:
+            return self._prelim or ""
+        parts = []
+        n = self._start
+        while n is not None:
+            if n.vlen and n.content.__class__ is ContentString:
+                parts.append(n.content.s)
+            n = n.right
+        return "".join(parts)
+
+    def to_py(self) -> str:
+        """The text as a ``str`` (embeds and formatting left out)."""
+        return str(self)
+
+    def __len__(self) -> int:
+        if self.doc is None and self._item is None:
+            return len(self._prelim or "")
+        return self._length
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return str(self) == other
+        return self is other
+
+    __hash__ = SharedType.__hash__
+
+    def __repr__(self) -> str:
+        return f"Text({str(self)!r})"
+
+    def to_delta(self) -> list[dict]:
+        """The content as a Quill-style delta: inserts with their formatting attributes."""
+        ops: list[dict] = []
+        attrs: dict[str, Any] = {}
+        n = self._start
+        while n is not None:
+            if not n.deleted:
+                c = n.content
+                if c.__class__ is ContentFormat:
+                    if c.value is None:
+                        attrs.pop(c.key, None)
+                    else:
+                        attrs[c.key] = c.value
+                elif c.__class__ in (ContentString, ContentEmbed, ContentType):
+                    value = c.s if c.__class__ is ContentString else c.values()[0]
+                    if (
+                        ops
+                        and isinstance(value, str)
+                        and isinstance(ops[-1]["insert"], str)
+                        and ops[-1].get("attributes", {}) == attrs
+                    ):
+                        ops[-1]["insert"] += value
+                    else:
+                        op: dict[str, Any] = {"insert": value}
+                        if attrs:
+                            op["attributes"] = dict(attrs)
+                        ops.append(op)
+            n = n.right
+        return ops
+
+    # -- editing ---------------------------------------------------------------------------------
+
+    def insert(self, index: int, text: str) -> None:
+        """Insert ``text`` before code point ``index`` (it takes on the formatting in effect there)."""
+        if not isinstance(text, str):
+            raise TypeError("Text.insert takes a str")
+        if not text:
+            return
+        doc = self._transact()
+        if index < 0 or index > self._length:
+            raise IndexError("index out of range")
+        tr = doc._tr
+        if tr is None:
+            tr = begin(doc)
+            try:
+                self._insert(tr, index, text)
+            finally:
+                finish(doc, tr)
+        else:
+            self._insert(tr, index, text)
+
+    def __iadd__(self, text: str) -> Text:
+        self.insert(len(self), text)
+        return self
+
+    def delete(self, index: int, length: int = 1) -> None:
+        """Delete ``length`` code points starting at ``index``."""
+        doc = self._transact()
+        if length <= 0:
+            return
+        if index < 0 or index + length > self._length:
+            raise IndexError("delete range out of bounds")
+        tr = doc._tr
+        if tr is None:
+            tr = begin(doc)
+            try:
+                list_delete(tr, self, index, length)
+            finally:
+                finish(doc, tr)
+        else:
+            list_delete(tr, self, index, length)
+
+    def clear(self) -> None:
+        self.delete(0, len(self))
+
+    def _insert(self, tr, index: int, text: str) -> None:
+        text = js_string(text)
+        if self._has_formatting:
+            left, right = self._insert_point_formatted(tr, index)
+        else:
+            left, right = insert_point(tr, self, index)
+            while right is not None and right.deleted:
+                left = right
+                right = right.right
+        client = tr.doc.client_id
+        Item(
+            client, tr.doc.store.get_state(client), utf16_len(text),
+            None if left is None else (left.client, left.clock + left.length - 1),
+            None if right is None else (right.client, right.clock), left, right, self, None,
+            ContentString(text),
+        ).integrate(tr, 0)
+        shift_markers(self, index, len(text))
+
+    def _insert_point_formatted(self, tr, index: int):
+        # Formatting in effect at the position matters, so walk from the start (as Yjs does).
+        attrs: dict[str, Any] = {}
+        left = None
+        right = self._start
+        count = index
+        while right is not None and count > 0:
+            c = right.content
+            if right.vlen:
+                if count < right.vlen:
+                    split_at(tr, right, count)
+                count -= right.vlen
+            elif not right.deleted and c.__class__ is ContentFormat:
+                _update_attrs(attrs, c)
+            left = right
+            right = right.right
+        while right is not None:
+            c = right.content
+            if right.deleted:
+                pass
+            elif c.__class__ is ContentFormat and attrs.get(c.key) == c.value:
+                _update_attrs(attrs, c)
+            else:
+                break
+            left = right
+            right = right.right
+        return left, right
+
+
+def _update_attrs(attrs: dict, c: ContentFormat) -> None:
+    if c.value is None:
+        attrs.pop(c.key, None)
+    else:
+        attrs[c.key] = c.value
+
+
+def _read_text(dec) -> Text:
+    return Text()
+
+
+_contents.TYPE_READERS[2] = _read_text
+__all__ = ["Text", "locate"]
