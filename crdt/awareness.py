@@ -228,7 +228,9 @@ class Awareness:
         """Merge a remote awareness update.
 
         An entry is accepted if its clock is greater than the one we remember for that client, or
-        equal with a ``null`` state while we still hold a state. A remote ``null`` for our own live
+        equal with a ``null`` state while we still hold a state. As in y-protocols, a client never
+        seen counts as clock 0, so a peer's initial state (clock 0) only spreads once it changes or
+        is renewed. A remote ``null`` for our own live
         state is refused by advancing our clock instead (our next broadcast then wins). Clocks are
         remembered after removal, so stale entries stay rejected.
 

@@ -67,7 +67,7 @@ def js_key_order(keys: list[str]) -> list[str]:
     index_keys = []
     other = []
     for k in keys:
-        if k.isdigit() and (k == "0" or k[0] != "0") and int(k) < 2**32 - 1:
+        if k.isascii() and k.isdigit() and (k == "0" or k[0] != "0") and int(k) < 2**32 - 1:
             index_keys.append(k)
         else:
             other.append(k)
@@ -117,6 +117,21 @@ def js_json(value: Any) -> str:
             parts.append(json.dumps(k, ensure_ascii=False) + ":" + js_json(v))
         return "{" + ",".join(parts) + "}"
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def var_uint(n: int) -> bytes:
+    """The varuint encoding of ``n`` as bytes."""
+    if n < 0x80:
+        return _SMALL[n]
+    out = bytearray()
+    while n > 0x7F:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_SMALL = [bytes((i,)) for i in range(0x80)]
 
 
 class Encoder:

@@ -102,6 +102,8 @@ class SyncDoc(Protocol):
 
     def observe_updates(self, callback: Callable[[bytes, Any], None]) -> Any: ...
 
+    def unobserve_updates(self, callback: Callable[[bytes, Any], None]) -> None: ...
+
 
 # -- writing -------------------------------------------------------------------------------------
 
@@ -265,7 +267,7 @@ class SyncSession:
         self._send = send
         self._custom_handler = custom_handler
         self._closed = False
-        self._doc_subscription = doc.observe_updates(self._on_doc_update)
+        doc.observe_updates(self._on_doc_update)
         if awareness is not None:
             awareness.observe_update(self._on_awareness_update)
 
@@ -314,7 +316,7 @@ class SyncSession:
         if self._closed:
             return
         self._closed = True
-        _unobserve_updates(self.doc, self._doc_subscription, self._on_doc_update)
+        self.doc.unobserve_updates(self._on_doc_update)
         aw = self.awareness
         if aw is not None:
             aw.unobserve(self._on_awareness_update)
@@ -339,14 +341,6 @@ class SyncSession:
             return
         if self.awareness is not None and not self._closed:
             self._send(encode_awareness_message(self.awareness.encode_update(clients)))
-
-
-def _unobserve_updates(doc: Any, subscription: Any, callback: Callable[[bytes, Any], None]) -> None:
-    unobserve = getattr(doc, "unobserve_updates", None)
-    if unobserve is not None:
-        unobserve(subscription if subscription is not None else callback)
-    elif callable(subscription):
-        subscription()
 
 
 __all__ = [

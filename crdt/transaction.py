@@ -82,9 +82,11 @@ def _cleanup(tr: Transaction) -> None:
     doc = tr.doc
     store = doc.store
     ds = tr.delete_set
+    before = tr.before_state
     try:
-        ds.sort_and_merge()
-        tr.after_state = store.state_vector()
+        if ds.clients:
+            ds.sort_and_merge()
+        after = tr.after_state = store.state_vector()
         if tr.reset_markers:
             for t in tr.changed:
                 if t._markers:
@@ -93,17 +95,20 @@ def _cleanup(tr: Transaction) -> None:
             from .events import call_observers
 
             call_observers(tr)
-        for cb in list(doc._after_transaction):
-            cb(tr)
+        if doc._after_transaction:
+            for cb in list(doc._after_transaction):
+                cb(tr)
     finally:
         tr._done = True
-        if doc.gc:
-            _gc_delete_set(ds, store, doc.gc_filter)
-        _merge_delete_set(ds, store)
-        before = tr.before_state
-        for client, clock in tr.after_state.items():
+        if ds.clients:
+            if doc.gc:
+                _gc_delete_set(ds, store, doc.gc_filter)
+            _merge_delete_set(ds, store)
+        changed_state = False
+        for client, clock in after.items():
             b = before.get(client, 0)
             if b != clock:
+                changed_state = True
                 structs = store.clients[client]
                 first = max(find_index(structs, b), 1)
                 i = len(structs) - 1
@@ -118,12 +123,10 @@ def _cleanup(tr: Transaction) -> None:
                 continue
             if pos > 0:
                 try_merge_with_lefts(structs, pos)
-        if not tr.local and tr.after_state.get(doc.client_id) != before.get(doc.client_id):
+        if not tr.local and after.get(doc.client_id) != before.get(doc.client_id):
             # Someone else wrote with our client id: never write with it again.
             doc.client_id = random.getrandbits(53) or 1
-        if doc._update_handlers and (
-            ds.clients or any(before.get(c, 0) != clk for c, clk in tr.after_state.items())
-        ):
+        if doc._update_handlers and (changed_state or ds.clients):
             enc = Encoder()
             write_structs(enc, store, before)
             ds.write(enc)

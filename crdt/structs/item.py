@@ -128,6 +128,17 @@ class Item:
 
     def delete(self, tr) -> None:
         """Mark deleted (with everything inside it, for a shared type), recording it in ``tr``."""
+        if self.deleted:
+            return
+        if self.content.__class__ is not ContentType:
+            parent = self.parent
+            if self.parent_sub is None and self.vlen:
+                parent._length -= self.vlen
+            self.deleted = True
+            self.vlen = 0
+            tr.delete_set.add(self.client, self.clock, self.length)
+            tr.add_changed(parent, self.parent_sub)
+            return
         stack = [self]
         while stack:
             item = stack.pop()

@@ -31,6 +31,8 @@ class SharedType:
     )
     _type_ref = -1
     _uses_markers = False
+    # Whether local inserts land after the deleted items at their position (text) or before (arrays).
+    _skips_tombstones = False
 
     def __init__(self) -> None:
         self._item: Item | None = None
@@ -51,6 +53,7 @@ class SharedType:
     def _integrate(self, tr, item: Item | None) -> None:
         self.doc = tr.doc
         self._item = item
+        tr.doc._observed += len(self._eh) + len(self._deh)
         prelim = self._prelim
         self._prelim = None
         if prelim is not None:
@@ -184,25 +187,28 @@ def _marker_age(m: list) -> int:
 
 
 def shift_markers(t: SharedType, index: int, n: int) -> None:
-    """Keep markers right after ``n`` units were inserted (n > 0) or deleted (n < 0) at ``index``."""
+    """Keep markers right after ``n`` units were inserted (n > 0) or deleted (n < 0) at ``index``.
+
+    A marker may rest on a deleted item. Text inserts go after the deleted items at their
+    position and array inserts before them (as in Yjs), which decides whether such a marker moves.
+    """
     markers = t._markers
     if not markers:
         return
     if n > 0:
+        after_tombstones = t._skips_tombstones
         for m in markers:
-            if m[1] >= index:
-                m[1] += n
+            i = m[1]
+            if i > index or (i == index and (m[0].vlen or not after_tombstones)):
+                m[1] = i + n
     else:
         end = index - n
-        keep = []
         for m in markers:
             i = m[1]
             if i >= end:
                 m[1] = i + n
-                keep.append(m)
-            elif i < index:
-                keep.append(m)
-        t._markers = keep
+            elif i > index:
+                m[1] = index
 
 
 def split_at(tr, item: Item, k: int) -> Item:

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..structs.contents import ContentEmbed, ContentFormat, ContentString, ContentType, js_string, utf16_len
-from ..structs.item import Item
+from ..store import find_index
+from ..structs.contents import (
+    ContentDeleted,
+    ContentEmbed,
+    ContentFormat,
+    ContentString,
+    ContentType,
+    js_string,
+    utf16_len,
+    utf16_offset,
+)
+from ..structs.item import Item, split_item, try_merge_with_lefts
 from .base import SharedType, insert_point, list_delete, locate, shift_markers, split_at
 from ..transaction import begin, finish
+from ..encoding import utf8, var_uint
 from ..structs import contents as _contents
 
 
@@ -22,6 +33,7 @@ class Text(SharedType):
     __slots__ = ()
     _type_ref = 2
     _uses_markers = True
+    _skips_tombstones = True
 
     def __init__(self, text: str = "") -> None:
         super().__init__()
@@ -106,6 +118,9 @@ class Text(SharedType):
             raise IndexError("index out of range")
         tr = doc._tr
         if tr is None:
+            if not doc._observed and not doc._after_transaction and not self._has_formatting:
+                if self._append_fast(doc, index, text):
+                    return
             tr = begin(doc)
             try:
                 self._insert(tr, index, text)
@@ -127,6 +142,9 @@ class Text(SharedType):
             raise IndexError("delete range out of bounds")
         tr = doc._tr
         if tr is None:
+            if not doc._observed and not doc._after_transaction and not self._has_formatting:
+                if self._delete_fast(doc, index, length):
+                    return
             tr = begin(doc)
             try:
                 list_delete(tr, self, index, length)
@@ -156,6 +174,109 @@ class Text(SharedType):
         ).integrate(tr, 0)
         shift_markers(self, index, len(text))
 
+    def _append_fast(self, doc, index: int, text: str) -> bool:
+        """Typing right after this client's newest item: extend that item in place.
+
+        This is exactly what a transaction would end with (insert a new item, then merge it into
+        its left neighbour in cleanup) and emits the same update bytes, minus the bookkeeping.
+        Returns False (nothing done) when the general path is needed.
+        """
+        if index == 0:
+            return False
+        p, pidx = locate(self, index - 1)
+        if index != pidx + p.vlen:
+            return False
+        right = p.right
+        left = p
+        while right is not None and right.deleted:
+            left = right
+            right = right.right
+        client = doc.client_id
+        if left.client != client or left.content.__class__ is not ContentString or left.redone is not None:
+            return False
+        structs = doc.store.clients[client]
+        if structs[-1] is not left or left.deleted:
+            return False
+        ro = left.right_origin
+        if right is None:
+            if ro is not None:
+                return False
+        elif ro is None or ro[0] != right.client or ro[1] != right.clock:
+            return False
+        text = js_string(text)
+        n16 = utf16_len(text)
+        clock = left.clock + left.length
+        left.content.s += text
+        left.length += n16
+        n = len(text)
+        left.vlen += n
+        self._length += n
+        shift_markers(self, index, n)
+        handlers = doc._update_handlers
+        if handlers:
+            cb_ = var_uint(client)
+            b = utf8(text)
+            if ro is None:
+                update = b"".join((
+                    b"\x01\x01", cb_, var_uint(clock), b"\x84", cb_, var_uint(clock - 1),
+                    var_uint(len(b)), b, b"\x00",
+                ))
+            else:
+                update = b"".join((
+                    b"\x01\x01", cb_, var_uint(clock), b"\xc4", cb_, var_uint(clock - 1),
+                    var_uint(ro[0]), var_uint(ro[1]), var_uint(len(b)), b, b"\x00",
+                ))
+            for cb in list(handlers):
+                cb(update, None)
+        return True
+
+    def _delete_fast(self, doc, index: int, length: int) -> bool:
+        """Deleting inside one string item: the general transaction's steps, without its bookkeeping.
+
+        Splits, GC and merges happen exactly as the general path would do them (so the store ends
+        in the same shape and the update bytes are the same). Returns False when it does not apply.
+        """
+        p, pidx = locate(self, index)
+        off = index - pidx
+        content = p.content
+        if off + length > p.vlen or content.__class__ is not ContentString:
+            return False
+        store = doc.store
+        client = p.client
+        structs = store.clients[client]
+        i = find_index(structs, p.clock)
+        log = _SplitLog()
+        if off:
+            p = split_item(log, p, utf16_offset(content.s, off))
+            i += 1
+            structs.insert(i, p)
+        if length < p.vlen:
+            structs.insert(i + 1, split_item(log, p, utf16_offset(p.content.s, length)))
+        p.deleted = True
+        p.vlen = 0
+        self._length -= length
+        clock = p.clock
+        n = p.length
+        if doc.gc and not p.keep and (doc.gc_filter is None or doc.gc_filter(p)):
+            p.content = ContentDeleted(n)
+        si = min(len(structs) - 1, i + 1)
+        while si > 0 and structs[si].clock >= clock:
+            si -= 1 + try_merge_with_lefts(structs, si)
+        ms = log.merge_structs
+        for k in range(len(ms) - 1, -1, -1):
+            pos = find_index(structs, ms[k].clock)
+            if pos + 1 < len(structs) and try_merge_with_lefts(structs, pos + 1) > 1:
+                continue
+            if pos > 0:
+                try_merge_with_lefts(structs, pos)
+        shift_markers(self, index, -length)
+        handlers = doc._update_handlers
+        if handlers:
+            update = b"".join((b"\x00\x01", var_uint(client), b"\x01", var_uint(clock), var_uint(n)))
+            for cb in list(handlers):
+                cb(update, None)
+        return True
+
     def _insert_point_formatted(self, tr, index: int):
         # Formatting in effect at the position matters, so walk from the start (as Yjs does).
         attrs: dict[str, Any] = {}
@@ -183,6 +304,15 @@ class Text(SharedType):
             left = right
             right = right.right
         return left, right
+
+
+class _SplitLog:
+    """Stands in for a transaction where only the list of split structs is needed."""
+
+    __slots__ = ("merge_structs",)
+
+    def __init__(self) -> None:
+        self.merge_structs: list = []
 
 
 def _update_attrs(attrs: dict, c: ContentFormat) -> None:
