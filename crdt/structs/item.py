@@ -230,9 +230,10 @@ class Item:
         elif parent.__class__ is str:
             self.parent = tr.doc._root(parent)
         # A hostile update can name neighbours from two different lists: refuse to link them.
+        ps = self.parent_sub
         if self.parent is not None and (
-            (left is not None and left.parent is not self.parent)
-            or (right is not None and right.parent is not self.parent)
+            (left is not None and (left.parent is not self.parent or left.parent_sub != ps))
+            or (right is not None and (right.parent is not self.parent or right.parent_sub != ps))
         ):
             self.parent = None
         return None
