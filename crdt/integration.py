@@ -44,6 +44,9 @@ def integrate_structs(tr, store: StructStore, refs: dict[int, list]) -> tuple[di
             if t is not None:
                 t[1] -= 1
                 rest[client] = t[0][t[1]:]
+                # Whoever still holds this target (the current one) must find it used up.
+                t[0] = []
+                t[1] = 0
             else:
                 rest[client] = [item]
             order = [c for c in order if c != client]
@@ -144,7 +147,9 @@ def apply_refs(tr, refs: dict[int, list], ds: DeleteSet) -> None:
                     store.pending_missing[client] = clock
             _merge_pending(store.pending, rest_structs)
     elif rest is not None:
-        store.pending, store.pending_missing = rest
+        store.pending = {}
+        _merge_pending(store.pending, rest[0])
+        store.pending_missing = rest[1]
     unapplied = apply_delete_set(tr, store, ds)
     if store.pending_ds is not None:
         old = DeleteSet()
@@ -170,11 +175,17 @@ def apply_refs(tr, refs: dict[int, list], ds: DeleteSet) -> None:
 
 
 def _merge_pending(pending: dict[int, list], more: dict[int, list]) -> None:
-    """Union of two pending struct sets: per client, sorted by clock, exact duplicates dropped."""
+    """Union of two pending struct sets: per client, sorted by clock, covered duplicates dropped.
+
+    Skip structs (holes in merged updates) are dropped: they carry nothing, and kept they would
+    hide the real structs that later fill the hole.
+    """
     for client, structs in more.items():
+        structs = [s for s in structs if s.__class__ is not Skip]
         mine = pending.get(client)
         if mine is None:
-            pending[client] = list(structs)
+            if structs:
+                pending[client] = structs
             continue
         combined = sorted(mine + structs, key=_clock_len)
         out = []

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .delete_set import DeleteSet
 from .store import find_index
@@ -232,8 +233,10 @@ class UndoManager:
             self.redoing = False
 
     def destroy(self) -> None:
-        """Stop capturing (the stacks are left as they are)."""
+        """Stop capturing and drop every observer (the stacks are left as they are)."""
         self.tracked_origins.discard(self)
+        for callbacks in self._observers.values():
+            callbacks.clear()
         if self._handler is not None:
             self.doc.unobserve_after_transaction(self._handler)
             self._handler = None

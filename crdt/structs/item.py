@@ -155,14 +155,21 @@ class Item:
             if content.__class__ is ContentType:
                 t = content.type
                 t._markers = None if t._markers is None else []
+                before = tr.before_state
                 n = t._start
                 while n is not None:
                     if not n.deleted:
                         stack.append(n)
+                    elif n.clock < before.get(n.client, 0):
+                        # Deleted earlier, so not in this transaction's delete set: once GC turns
+                        # it into a GC struct, cleanup must still try to merge it with neighbours.
+                        tr.merge_structs.append(n)
                     n = n.right
                 for n in t._map.values():
                     if not n.deleted:
                         stack.append(n)
+                    elif n.clock < before.get(n.client, 0):
+                        tr.merge_structs.append(n)
                 tr.changed.pop(t, None)
 
     def gc(self, store: StructStore, parent_gcd: bool) -> None:

@@ -10,6 +10,7 @@ from .base import (
     SharedType,
     check_index,
     insert_point,
+    last_item,
     list_delete,
     list_insert_after,
     list_items,
@@ -101,10 +102,33 @@ class Array(SharedType):
             self._insert(tr, index, values)
 
     def append(self, value: Any) -> None:
-        self.insert(len(self), [value])
+        """Add ``value`` at the end (after deleted items there too, like Yjs's ``push``)."""
+        self.extend([value])
 
     def extend(self, values: Iterable[Any]) -> None:
-        self.insert(len(self), list(values))
+        """Add ``values`` at the end (like Yjs's ``push``)."""
+        values = list(values)
+        if not values:
+            return
+        if self._is_prelim():
+            self._prelim_view().extend(values)
+            self._prelim = self._prelim_view()
+            return
+        doc = self._transact()
+        tr = doc._tr
+        if tr is None:
+            tr = begin(doc)
+            try:
+                self._push(tr, values)
+            finally:
+                finish(doc, tr)
+        else:
+            self._push(tr, values)
+
+    def _push(self, tr, values: list) -> None:
+        index = self._length
+        list_insert_after(tr, self, last_item(self), None, values)
+        shift_markers(self, index, len(values), after_tombstones=True)
 
     def delete(self, index: int, length: int = 1) -> None:
         """Delete ``length`` values starting at ``index``."""

@@ -186,7 +186,7 @@ def _marker_age(m: list) -> int:
     return m[2]
 
 
-def shift_markers(t: SharedType, index: int, n: int) -> None:
+def shift_markers(t: SharedType, index: int, n: int, after_tombstones: bool | None = None) -> None:
     """Keep markers right after ``n`` units were inserted (n > 0) or deleted (n < 0) at ``index``.
 
     A marker may rest on a deleted item. Text inserts go after the deleted items at their
@@ -196,7 +196,8 @@ def shift_markers(t: SharedType, index: int, n: int) -> None:
     if not markers:
         return
     if n > 0:
-        after_tombstones = t._skips_tombstones
+        if after_tombstones is None:
+            after_tombstones = t._skips_tombstones
         for m in markers:
             i = m[1]
             if i > index or (i == index and (m[0].vlen or not after_tombstones)):
@@ -261,6 +262,21 @@ def list_insert_after(tr, t: SharedType, left: Item | None, right: Item | None, 
             run.append(_plain(v))
     if run:
         add(ContentAny(run), len(run))
+
+
+def last_item(t: SharedType) -> Item | None:
+    """The last item of the list part (deleted or not), walked to from the furthest marker."""
+    n = t._start
+    if t._markers:
+        n = max(t._markers, key=_marker_index)[0]
+    if n is not None:
+        while n.right is not None:
+            n = n.right
+    return n
+
+
+def _marker_index(m: list) -> int:
+    return m[1]
 
 
 def list_delete(tr, t: SharedType, index: int, length: int) -> None:
