@@ -10,7 +10,7 @@ from .decoding import Decoder
 from .delete_set import DeleteSet
 from .encoding import MAX_SAFE_INTEGER
 from .errors import DecodeError
-from .structs.contents import read_content
+from .structs.contents import ContentString, read_content, utf16_len
 from .structs.item import GC, Item, Skip
 
 
@@ -35,6 +35,8 @@ def _read_structs(dec: Decoder) -> dict[int, list]:
     if n_clients > dec.remaining():
         raise DecodeError("client count exceeds data")
     rv = dec.read_var_uint
+    data = dec.data
+    end = dec.end
     for _ in range(n_clients):
         n_structs = rv()
         if n_structs > dec.remaining():
@@ -46,6 +48,7 @@ def _read_structs(dec: Decoder) -> dict[int, list]:
             structs = out[client] = []
         elif structs and structs[-1].clock + structs[-1].length > clock:
             raise DecodeError(f"client {client} appears twice with overlapping structs")
+        append = structs.append
         for _ in range(n_structs):
             info = dec.read_u8()
             ref = info & 0x1F
@@ -53,31 +56,48 @@ def _read_structs(dec: Decoder) -> dict[int, list]:
                 length = rv()
                 if length == 0:
                     raise DecodeError("empty struct")
-                s = (GC if ref == 0 else Skip)(client, clock, length)
+                append((GC if ref == 0 else Skip)(client, clock, length))
+                clock += length
+                continue
+            origin = (rv(), rv()) if info & 0x80 else None
+            right_origin = (rv(), rv()) if info & 0x40 else None
+            parent = None
+            parent_sub = None
+            if not info & 0xC0:
+                if rv() == 1:
+                    parent = dec.read_var_string()
+                else:
+                    parent = (rv(), rv())
+                    if parent[0] == client and parent[1] >= clock:
+                        raise DecodeError("item is its own ancestor")
+                if info & 0x20:
+                    parent_sub = dec.read_var_string()
+            if ref == 4:
+                # Strings are most of what documents hold: read them inline.
+                n = rv()
+                pos = dec.pos
+                stop = pos + n
+                if stop > end:
+                    raise DecodeError("unexpected end of data")
+                dec.pos = stop
+                try:
+                    text = data[pos:stop].decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DecodeError(f"invalid UTF-8 in string: {e.reason}") from None
+                length = n if n == len(text) else utf16_len(text)
+                if length == 0:
+                    raise DecodeError("empty string content")
+                content = ContentString(text)
             else:
-                origin = (rv(), rv()) if info & 0x80 else None
-                right_origin = (rv(), rv()) if info & 0x40 else None
-                parent = None
-                parent_sub = None
-                if not info & 0xC0:
-                    if rv() == 1:
-                        parent = dec.read_var_string()
-                    else:
-                        parent = (rv(), rv())
-                        if parent[0] == client and parent[1] >= clock:
-                            raise DecodeError("item is its own ancestor")
-                    if info & 0x20:
-                        parent_sub = dec.read_var_string()
                 content, length = read_content(dec, ref)
-                if origin is not None and origin[0] == client and origin[1] >= clock:
-                    raise DecodeError("item's origin is not before it")
-                if right_origin is not None and right_origin[0] == client and right_origin[1] >= clock:
-                    raise DecodeError("item's right origin is not before it")
-                s = Item(client, clock, length, origin, right_origin, None, None, parent, parent_sub, content)
-            structs.append(s)
+            if origin is not None and origin[0] == client and origin[1] >= clock:
+                raise DecodeError("item's origin is not before it")
+            if right_origin is not None and right_origin[0] == client and right_origin[1] >= clock:
+                raise DecodeError("item's right origin is not before it")
+            append(Item(client, clock, length, origin, right_origin, None, None, parent, parent_sub, content))
             clock += length
-            if clock > MAX_SAFE_INTEGER:
-                raise DecodeError("clock out of range")
+        if clock > MAX_SAFE_INTEGER:
+            raise DecodeError("clock out of range")
     return out
 
 
