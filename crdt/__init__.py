@@ -8,6 +8,8 @@ Public API (see ``docs/crdt.md``)::
     other = crdt.Doc(); other.apply_update(update)
 """
 
+from . import sync
+from .awareness import Awareness
 from .doc import Doc
 from .encoding import UNDEFINED
 from .errors import DecodeError
@@ -18,10 +20,12 @@ from .types.base import SharedType
 from .types.map import Map
 from .types.text import Text
 from .types.xml import XmlElement, XmlFragment, XmlHook, XmlText
+from .undo_manager import StackItem, UndoManager
 from .updates import diff_update, merge_updates, state_vector_from_update
 
 __all__ = [
     "Doc", "Text", "Array", "Map", "SharedType", "Event", "Transaction", "DecodeError", "UNDEFINED",
     "XmlElement", "XmlFragment", "XmlHook", "XmlText",
     "merge_updates", "diff_update", "state_vector_from_update",
+    "sync", "Awareness", "UndoManager", "StackItem",
 ]

@@ -8,7 +8,11 @@ deleted. Captures closer together than ``capture_timeout`` join the top stack it
 Undoing a stack item never rewinds history. It deletes the items the stack item inserted (or their
 later re-creations) and re-creates the items it deleted as *new* items with new IDs from this client.
 The old item remembers its copy in ``Item.redone``; copies are placed next to the current copies of the
-old neighbours. So concurrent changes by other peers stay, and every peer converges.
+old neighbours. So concurrent changes by other peers stay, and the undo travels as an ordinary update.
+
+Placement follows Yjs 13.6.33 exactly, including its bug yjs/yjs#794: restoring a nested type whose
+items were restored before can give a copy a right origin that lies left of its origin, and peers then
+order that text differently (``tests/crdt/test_undo.py::test_yjs_794_redo_can_break_convergence``).
 
 Differences from Yjs, on purpose:
 
@@ -29,6 +33,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .delete_set import DeleteSet
+from .doc import Doc
 from .store import find_index
 from .structs.contents import ContentType
 from .structs.item import Item, get_item_clean_start, split_item
@@ -114,10 +119,12 @@ class UndoManager:
         doc: Any = None,
     ) -> None:
         if doc is None:
-            first = scope[0] if isinstance(scope, (list, tuple)) else scope
-            doc = first if _is_doc(first) else first.doc
-        if doc is None:
-            raise ValueError("the scope must be part of a document (insert nested types first)")
+            first = scope if not isinstance(scope, (list, tuple)) else scope[0] if scope else None
+            if first is None:
+                raise ValueError("an empty scope needs doc=")
+            doc = first if _is_doc(first) else getattr(first, "doc", None)
+            if doc is None:
+                raise ValueError("the scope must be part of a document (insert nested types first)")
         self.doc = doc
         self.scope: list[Any] = []
         self._scope_ids: set[int] = set()
@@ -271,12 +278,13 @@ class UndoManager:
     def _after_transaction(self, tr: Transaction) -> None:
         if self.capture_transaction is not None and not self.capture_transaction(tr):
             return
-        if not self._whole_doc:
-            ids = self._scope_ids
-            if not any(id(t) in ids for t in changed_parent_types(tr)):
-                return
         if not self._tracks(tr):
             return
+        changed = changed_parent_types(tr)
+        if not self._whole_doc:
+            ids = self._scope_ids
+            if not any(id(t) in ids for t in changed):
+                return
         undoing = self.undoing
         redoing = self.redoing
         stack = self.redo_stack if undoing else self.undo_stack
@@ -314,7 +322,7 @@ class UndoManager:
                 keep_item(s, True)
 
         iterate_structs(tr, tr.delete_set, keep)
-        event = StackItemEvent(stack[-1], tr.origin, "redo" if undoing else "undo", changed_parent_types(tr))
+        event = StackItemEvent(stack[-1], tr.origin, "redo" if undoing else "undo", changed)
         self._emit("stack-item-added" if added else "stack-item-updated", event)
 
     # -- undo / redo -----------------------------------------------------------------------------
@@ -376,12 +384,10 @@ class UndoManager:
         return changed
 
 
-# -- helpers (also used by tests) ------------------------------------------------------------------
+# -- machinery: scope, delete-set iteration, keep flags, re-creating deleted items -----------------
 
 
 def _is_doc(obj: Any) -> bool:
-    from .doc import Doc
-
     return isinstance(obj, Doc)
 
 
