@@ -14,6 +14,8 @@ from .doc import Doc
 from .encoding import UNDEFINED
 from .errors import DecodeError
 from .events import Event
+from .history import Change, ChangeGrouper, History, MissingDependencyError
+from .history_file import HistoryFile, HistoryFileError, HistoryLockedError
 from .transaction import Transaction
 from .types.array import Array
 from .types.base import SharedType
@@ -28,4 +30,6 @@ __all__ = [
     "XmlElement", "XmlFragment", "XmlHook", "XmlText",
     "merge_updates", "diff_update", "state_vector_from_update",
     "sync", "Awareness", "UndoManager", "StackItem",
+    "History", "Change", "ChangeGrouper", "MissingDependencyError",
+    "HistoryFile", "HistoryFileError", "HistoryLockedError",
 ]

@@ -1,0 +1,745 @@
+"""History files: a :class:`~crdt.history.History` on disk, appended as it grows, safe against crashes.
+
+The format is documented byte by byte in ``docs/file-format.md``. In short: an 8-byte magic, a framed
+header, then framed records (12-byte frame: payload length, CRC-32 of the payload, CRC-32 of those
+8 bytes; then a msgpack payload). Records are changes (deps written as back-references), branch
+moves, checkpoints (the merged update of everything so far, with heads and the branch table) and
+parts (a record too big for one frame, split).
+
+Writing: one writer per file (an exclusive, non-blocking ``flock``); records are appended in batches,
+each batch one ``write`` followed (with ``durable=True``, the default) by ``fdatasync`` before
+:meth:`HistoryWriter.append` returns. Compaction writes a new file beside the old one and renames it
+over it (``os.replace``), then syncs the directory. Readers take no lock.
+
+Reading: a crash mid-append leaves a *torn tail*: a last record cut short. It is ignored (losing only
+that unfinished record) and cut off the next time the file is opened for writing. Every other damage
+(a bad checksum or a cut record with more data after it, a bad header) raises
+:class:`HistoryFileError`, which names the file and byte offset, and the file is left untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import struct
+import time
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from .history import Change, History
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "HistoryFile",
+    "HistoryWriter",
+    "HistoryFileError",
+    "HistoryLockedError",
+    "MAGIC",
+    "FORMAT",
+    "VERSION",
+]
+
+MAGIC = b"\x89JCH\r\n\x1a\n"
+FORMAT = "jupyter-crdt-history"
+VERSION = 1
+
+FRAME = struct.Struct("<III")  # payload length, CRC-32 of payload, CRC-32 of the first 8 bytes
+FRAME_SIZE = FRAME.size
+
+# record types (first element of a record's msgpack array)
+CHANGE = 1
+BRANCH = 2
+CHECKPOINT = 3
+PART = 4
+
+RAW = 0
+ZLIB = 1
+
+DEFAULT_MAX_RECORD = 1 << 20  # payload bytes per frame; bigger records are split into parts
+DEFAULT_CHECKPOINT_BYTES = 256 << 10  # update bytes after the last checkpoint that trigger a new one
+_COMPRESS_MIN = 256  # updates shorter than this are stored raw
+
+
+class HistoryFileError(ValueError):
+    """A history file is damaged (beyond a torn tail) or not a history file. The file is untouched."""
+
+    def __init__(self, path: str | os.PathLike, offset: int, reason: str) -> None:
+        self.path = os.fspath(path)
+        self.offset = offset
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason} (at byte offset {offset})")
+
+
+class HistoryLockedError(OSError):
+    """Another process has the history file open for writing."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+        super().__init__(f"{self.path} is open for writing by another process")
+
+
+# -- encoding -----------------------------------------------------------------------------------
+
+
+def _frame(payload: bytes) -> bytes:
+    n = len(payload)
+    head = struct.pack("<II", n, zlib.crc32(payload))
+    return head + struct.pack("<I", zlib.crc32(head)) + payload
+
+
+def _frames(record: list, max_record: int) -> bytes:
+    """A record as one frame, or as a run of PART frames if its payload is bigger than ``max_record``."""
+    payload = msgpack.packb(record, use_bin_type=True)
+    if len(payload) <= max_record:
+        return _frame(payload)
+    out = []
+    step = max(1, max_record - 16)  # room for the part's own array header
+    for i in range(0, len(payload), step):
+        chunk = payload[i : i + step]
+        out.append(_frame(msgpack.packb([PART, i + step >= len(payload), chunk], use_bin_type=True)))
+    return b"".join(out)
+
+
+def _pack_update(update: bytes, compress: bool) -> tuple[bytes, int]:
+    if compress and len(update) >= _COMPRESS_MIN:
+        z = zlib.compress(update, 6)
+        if len(z) <= len(update) * 9 // 10:
+            return z, ZLIB
+    return update, RAW
+
+
+def _header(session_id: str | None) -> bytes:
+    header = {"format": FORMAT, "version": VERSION, "session_id": session_id, "created": time.time()}
+    return MAGIC + _frame(msgpack.packb(header, use_bin_type=True))
+
+
+# -- decoding -----------------------------------------------------------------------------------
+
+
+class _Loaded:
+    """What a scan of a file found."""
+
+    def __init__(self) -> None:
+        self.history = History()
+        self.header: dict[str, Any] = {}
+        self.hashes: list[str] = []  # change record index -> hash
+        self.end = 0  # end of the good data (where a torn tail starts)
+        self.torn = False
+        self.size = 0
+        self.since_checkpoint = 0  # update bytes of the changes after the last checkpoint
+        self.checkpoint_update = 0  # update bytes of the last checkpoint
+        self.checkpoint_size = 0  # record bytes of the last checkpoint
+        self.dead = 0  # bytes of superseded checkpoints and branch records
+        self.branch_sizes: dict[str, int] = {}
+
+
+def _load(data: bytes, path: Path) -> _Loaded:
+    out = _Loaded()
+    out.size = len(data)
+    if len(data) < len(MAGIC):
+        if MAGIC.startswith(data):  # a creation cut short (or an empty file): no history yet
+            out.torn = bool(data)
+            out.end = 0
+            return out
+        raise HistoryFileError(path, 0, "not a history file (bad magic bytes)")
+    if data[: len(MAGIC)] != MAGIC:
+        raise HistoryFileError(path, 0, "not a history file (bad magic bytes)")
+    view = memoryview(data)
+    size = len(data)
+    pos = len(MAGIC)
+    header_seen = False
+    parts: list[bytes] = []
+    parts_start = -1
+    while pos < size:
+        if size - pos < FRAME_SIZE:
+            break  # torn frame header
+        n, crc, hcrc = FRAME.unpack_from(data, pos)
+        if zlib.crc32(view[pos : pos + 8]) != hcrc:
+            if data.count(0, pos) == size - pos:  # zeros where a crash left the size grown but no data
+                break
+            raise HistoryFileError(path, pos, "bad frame header checksum")
+        end = pos + FRAME_SIZE + n
+        if end > size:
+            break  # torn payload
+        if n == 0:
+            raise HistoryFileError(path, pos, "empty record")
+        payload = view[pos + FRAME_SIZE : end]
+        if zlib.crc32(payload) != crc:
+            raise HistoryFileError(path, pos, "bad record checksum")
+        try:
+            record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+        except Exception as e:
+            raise HistoryFileError(path, pos, f"undecodable record ({e})") from None
+        if not header_seen:
+            _check_header(record, path, pos)
+            out.header = record
+            header_seen = True
+        elif isinstance(record, list) and record and record[0] == PART:
+            if len(record) < 3 or not isinstance(record[2], bytes):
+                raise HistoryFileError(path, pos, "malformed part record")
+            if parts_start < 0:
+                parts_start = pos
+            parts.append(record[2])
+            if record[1]:
+                joined = b"".join(parts)
+                try:
+                    whole = msgpack.unpackb(joined, raw=False, strict_map_key=False)
+                except Exception as e:
+                    raise HistoryFileError(path, parts_start, f"undecodable record ({e})") from None
+                _apply(out, whole, path, parts_start, end - parts_start)
+                parts, parts_start = [], -1
+        else:
+            if parts_start >= 0:
+                raise HistoryFileError(path, pos, "a split record is interrupted by another record")
+            _apply(out, record, path, pos, end - pos)
+        pos = end
+        out.end = pos
+    if not header_seen:
+        out.end = 0  # the header frame itself is torn: a creation cut short
+    elif parts_start >= 0:
+        out.end = parts_start  # a split record that never got its last part
+    out.torn = out.end < size
+    return out
+
+
+def _check_header(record: Any, path: Path, pos: int) -> None:
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise HistoryFileError(path, pos, f"bad header (not a {FORMAT} file)")
+    version = record.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise HistoryFileError(path, pos, f"bad header (version {version!r})")
+    if version > VERSION:
+        raise HistoryFileError(path, pos, f"format version {version} is newer than this reader ({VERSION})")
+
+
+def _hashes(out: _Loaded, items: Any, path: Path, pos: int) -> frozenset[str]:
+    if not isinstance(items, list):
+        raise HistoryFileError(path, pos, "malformed heads")
+    heads = []
+    for b in items:
+        if not isinstance(b, bytes) or len(b) != 32:
+            raise HistoryFileError(path, pos, "malformed change hash")
+        h = b.hex()
+        if h not in out.history:
+            raise HistoryFileError(path, pos, f"reference to unknown change {h}")
+        heads.append(h)
+    return frozenset(heads)
+
+
+def _unpack_update(data: Any, encoding: Any, path: Path, pos: int) -> bytes:
+    if not isinstance(data, bytes):
+        raise HistoryFileError(path, pos, "malformed update")
+    if encoding == RAW:
+        return data
+    if encoding == ZLIB:
+        try:
+            return zlib.decompress(data)
+        except zlib.error as e:
+            raise HistoryFileError(path, pos, f"bad compressed update ({e})") from None
+    raise HistoryFileError(path, pos, f"unknown update encoding {encoding!r}")
+
+
+def _apply(out: _Loaded, record: Any, path: Path, pos: int, nbytes: int) -> None:
+    if not isinstance(record, list) or not record or not isinstance(record[0], int):
+        raise HistoryFileError(path, pos, "malformed record")
+    kind = record[0]
+    history = out.history
+    try:
+        if kind == CHANGE:
+            _, refs, author, t, ckind, message, meta, data, encoding = record[:9]
+            n = len(out.hashes)
+            if not isinstance(refs, list) or not all(isinstance(k, int) and 1 <= k <= n for k in refs):
+                raise HistoryFileError(path, pos, "bad dependency reference")
+            deps = [out.hashes[n - k] for k in refs]
+            update = _unpack_update(data, encoding, path, pos)
+            change = Change(deps, author, t, update, kind=ckind, message=message, meta=meta or {})
+            history.add(change, check=False)
+            out.hashes.append(change.hash)
+            if len(record) > 9 and record[9]:
+                for name in record[9]:
+                    if not isinstance(name, str) or not name:
+                        raise HistoryFileError(path, pos, "malformed branch name")
+                    history.set_branch(name, change.hash)
+                    out.dead += out.branch_sizes.pop(name, 0)
+            out.since_checkpoint += len(update)
+        elif kind == BRANCH:
+            _, name, heads = record[:3]
+            if not isinstance(name, str) or not name:
+                raise HistoryFileError(path, pos, "malformed branch name")
+            out.dead += out.branch_sizes.pop(name, 0)
+            if heads is None:
+                if name in history.branches and name != "main":
+                    history.delete_branch(name)
+                out.dead += nbytes
+            else:
+                history.set_branch(name, _hashes(out, heads, path, pos))
+                out.branch_sizes[name] = nbytes
+        elif kind == CHECKPOINT:
+            _, count, heads, branches, data, encoding = record[:6]
+            if count != len(out.hashes):
+                found = len(out.hashes)
+                raise HistoryFileError(path, pos, f"checkpoint after {count} changes, found {found}")
+            version = _hashes(out, heads, path, pos)
+            if version != history.heads:
+                raise HistoryFileError(path, pos, "checkpoint heads differ from the changes before it")
+            if not isinstance(branches, dict) or not isinstance(branches.get("main"), list):
+                raise HistoryFileError(path, pos, "malformed branch table")
+            for name in list(history.branches):
+                if name not in branches and name != "main":
+                    history.delete_branch(name)
+            for name, bheads in branches.items():
+                if not isinstance(name, str) or not name:
+                    raise HistoryFileError(path, pos, "malformed branch name")
+                history.set_branch(name, _hashes(out, bheads, path, pos))
+            update = _unpack_update(data, encoding, path, pos)
+            history.set_checkpoint(version, update)
+            out.checkpoint_update = len(update)
+            out.dead += out.checkpoint_size + sum(out.branch_sizes.values())
+            out.branch_sizes = {}
+            out.checkpoint_size = nbytes
+            out.since_checkpoint = 0
+        else:
+            raise HistoryFileError(path, pos, f"unknown record type {kind} (written by a newer version?)")
+    except HistoryFileError:
+        raise
+    except (ValueError, TypeError, KeyError) as e:
+        raise HistoryFileError(path, pos, f"malformed record ({e})") from None
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    chunks = []
+    pos = 0
+    while True:
+        chunk = os.pread(fd, max(size - pos, 1 << 16), pos)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        pos += len(chunk)
+    return b"".join(chunks)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _sync(fd: int) -> None:
+    (getattr(os, "fdatasync", None) or os.fsync)(fd)
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
+
+
+def _lock(fd: int, path: Path) -> None:
+    if fcntl is None:  # pragma: no cover
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise HistoryLockedError(path) from None
+
+
+# -- public API ---------------------------------------------------------------------------------
+
+
+class HistoryFile:
+    """Opening and reading history files (see ``docs/file-format.md``)."""
+
+    @staticmethod
+    def read(path: str | os.PathLike) -> History:
+        """The history in ``path``, without locking or changing the file (a torn tail is ignored).
+
+        Raises :class:`HistoryFileError` for a damaged file and ``FileNotFoundError`` if it is absent.
+        """
+        path = Path(path)
+        with open(path, "rb") as f:
+            data = f.read()
+        return _load(data, path).history
+
+    @staticmethod
+    def read_header(path: str | os.PathLike) -> dict[str, Any]:
+        """The header of ``path`` (``format``, ``version``, ``session_id``, ``created``).
+
+        ``{}`` if the file's creation was cut short before the header was complete.
+        """
+        path = Path(path)
+        with open(path, "rb") as f:
+            data = f.read(len(MAGIC) + FRAME_SIZE)
+            if len(data) < len(MAGIC) + FRAME_SIZE:
+                return _load(data, path).header
+            (n, _, _) = FRAME.unpack_from(data, len(MAGIC))
+            data += f.read(n)
+        return _load(data, path).header
+
+    @staticmethod
+    def open(
+        path: str | os.PathLike,
+        *,
+        create: bool = True,
+        durable: bool = True,
+        session_id: str | None = None,
+        compress: bool = True,
+        max_record: int = DEFAULT_MAX_RECORD,
+        checkpoint_bytes: int | None = DEFAULT_CHECKPOINT_BYTES,
+        auto_compact: bool = True,
+    ) -> tuple[History, HistoryWriter]:
+        """Open ``path`` for writing: its history and the writer that appends to it.
+
+        Takes an exclusive lock (:class:`HistoryLockedError` if another process holds it), repairs a
+        torn tail, and refuses a damaged file with :class:`HistoryFileError` (changing nothing).
+        ``create``: make the file if it does not exist (with ``session_id`` in its header).
+        ``durable``: ``fdatasync`` after every appended batch (off: a process crash still loses nothing
+        that was appended, a power cut may). ``compress``: store updates zlib-compressed when it pays.
+        ``max_record``: payload bytes per frame (bigger records are split). ``checkpoint_bytes``: write a
+        checkpoint once the changes after the last one hold this many update bytes (and at least as
+        many as the last checkpoint's update), which bounds the replay work of loading (None: only
+        on request). ``auto_compact``: rewrite the file when superseded
+        checkpoints and branch records make up more than half of it.
+        """
+        if max_record < 64:
+            raise ValueError("max_record must be at least 64 bytes")
+        path = Path(path)
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+            except FileNotFoundError:
+                raise FileNotFoundError(f"no history file at {path}") from None
+            try:
+                _lock(fd, path)
+                st = os.fstat(fd)
+                try:
+                    same = os.stat(path).st_ino == st.st_ino
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    break
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # replaced by a compaction while we waited: open the new file
+        try:
+            loaded = _load(_read_all(fd), path)
+            if loaded.end == 0:  # new, or its creation was cut short
+                data = _header(session_id)
+                os.ftruncate(fd, 0)
+                _write_all(fd, data, 0)
+                _sync(fd)
+                _fsync_dir(path)
+                loaded = _load(data, path)
+            elif loaded.torn:
+                os.ftruncate(fd, loaded.end)
+                _sync(fd)
+            _remove_stale_temps(path)
+        except BaseException:
+            os.close(fd)
+            raise
+        writer = HistoryWriter(
+            fd, path, loaded, durable=durable, compress=compress, max_record=max_record,
+            checkpoint_bytes=checkpoint_bytes, auto_compact=auto_compact,
+        )
+        return loaded.history, writer
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temporary files left by a compaction that was killed (we hold the lock, so none is live)."""
+    prefix = _temp_prefix(path)
+    try:
+        names = os.listdir(path.parent)
+    except OSError:  # pragma: no cover
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith(".compact"):
+            try:
+                os.unlink(path.parent / name)
+            except OSError:  # pragma: no cover
+                pass
+
+
+class HistoryWriter:
+    """Appends a history to its file. Made by :meth:`HistoryFile.open`; holds the file's lock until closed.
+
+    The writer is bound to the :class:`History` it was opened with: :meth:`append` writes whatever
+    that history has gained since the last append (new changes in order, branch moves).
+    """
+
+    def __init__(
+        self, fd: int, path: Path, loaded: _Loaded, *, durable: bool, compress: bool, max_record: int,
+        checkpoint_bytes: int | None, auto_compact: bool,
+    ) -> None:
+        self.path = path
+        self.durable = durable
+        self.compress = compress
+        self.max_record = max_record
+        self.checkpoint_bytes = checkpoint_bytes
+        self.auto_compact = auto_compact
+        self._fd: int | None = fd
+        self._take(loaded)
+
+    def _take(self, loaded: _Loaded) -> None:
+        self.history = loaded.history
+        self._header = loaded.header
+        self._end = loaded.end
+        self._count = len(loaded.hashes)
+        self._index = {h: i for i, h in enumerate(loaded.hashes)}
+        self._saved = len(loaded.history)
+        self._saved_branches = loaded.history.branches
+        self._since_checkpoint = loaded.since_checkpoint
+        self._checkpoint_size = loaded.checkpoint_size
+        self._checkpoint_update = loaded.checkpoint_update
+        self._dead = loaded.dead
+        self._branch_sizes = dict(loaded.branch_sizes)
+
+    # -- properties ------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    @property
+    def session_id(self) -> str | None:
+        """The session id stored in the file's header."""
+        return self._header.get("session_id")
+
+    @property
+    def size(self) -> int:
+        """Bytes in the file."""
+        return self._end
+
+    def _check_open(self) -> int:
+        if self._fd is None:
+            raise ValueError(f"history writer for {self.path} is closed")
+        return self._fd
+
+    # -- appending -------------------------------------------------------------------------------
+
+    def _encode_changes(
+        self, changes: Iterable[Change], index: dict[str, int], count: int,
+        heads_of: dict[str, list[str]] | None = None,
+    ) -> list[bytes]:
+        """Frames for ``changes``, numbered from ``count``; deps become back-references via ``index``.
+
+        ``heads_of``: change hash -> names of the branches whose only head it becomes.
+        """
+        frames = []
+        for c in changes:
+            refs = [count - index[d] for d in c.deps]
+            data, encoding = _pack_update(c.update, self.compress)
+            record = [CHANGE, refs, c.author, c.time, c.kind, c.message, c.plain_meta(), data, encoding]
+            if heads_of and c.hash in heads_of:
+                record.append(sorted(heads_of[c.hash]))
+            frames.append(_frames(record, self.max_record))
+            index[c.hash] = count
+            count += 1
+        return frames
+
+    def append(self, changes: Iterable[Change] = ()) -> int:
+        """Add ``changes`` to the history (those not there yet), then write everything the file lacks.
+
+        That is every change the history gained since the last append and every branch that moved,
+        as one batch, synced to disk (with ``durable``) before returning. Returns the bytes written.
+        A failed write is cut off again and the error raised.
+        """
+        fd = self._check_open()
+        for c in changes:
+            self.history.add(c)
+        new = self.history.changes[self._saved :]
+        new_hashes = {c.hash for c in new}
+        branches = self.history.branches
+        branch_frames = {}
+        heads_of: dict[str, list[str]] = {}  # a branch moved onto one new change is noted in its record
+        for name in sorted(set(branches) | set(self._saved_branches)):
+            heads = branches.get(name)
+            if heads == self._saved_branches.get(name):
+                continue
+            if heads is not None and len(heads) == 1 and next(iter(heads)) in new_hashes:
+                heads_of.setdefault(next(iter(heads)), []).append(name)
+                branch_frames[name] = b""
+            else:
+                record = [BRANCH, name, None if heads is None else [bytes.fromhex(h) for h in sorted(heads)]]
+                branch_frames[name] = _frames(record, self.max_record)
+        frames = self._encode_changes(new, self._index, self._count, heads_of)
+        if not frames and not branch_frames:
+            return 0
+        data = b"".join(frames) + b"".join(branch_frames.values())
+        try:
+            self._write(fd, data)
+        except BaseException:
+            for c in new:
+                self._index.pop(c.hash, None)
+            raise
+        self._count += len(new)
+        self._saved += len(new)
+        self._saved_branches = branches
+        self._since_checkpoint += sum(len(c.update) for c in new)
+        for name, frame in branch_frames.items():
+            self._dead += self._branch_sizes.pop(name, 0)
+            if name in branches:
+                self._branch_sizes[name] = len(frame)
+            else:
+                self._dead += len(frame)
+        self._maintain()
+        return len(data)
+
+    def _write(self, fd: int, data: bytes) -> None:
+        start = self._end
+        try:
+            _write_all(fd, data, start)
+            if self.durable:
+                _sync(fd)
+        except BaseException:
+            try:
+                os.ftruncate(fd, start)
+            except OSError:  # pragma: no cover
+                pass
+            raise
+        self._end = start + len(data)
+
+    def _maintain(self) -> None:
+        cb = self.checkpoint_bytes
+        if cb is not None and self._since_checkpoint >= max(cb, self._checkpoint_update):
+            self.checkpoint()
+        elif self.auto_compact and self._dead * 2 > self._end:
+            self.compact()
+
+    def checkpoint(self) -> None:
+        """Append what is new, then a checkpoint: the merged update of everything, heads and branches."""
+        fd = self._check_open()
+        self.append()
+        history = self.history
+        if not len(history):
+            return
+        heads = history.heads
+        if history.checkpoint == heads:
+            return
+        update = history.update_at(heads)
+        frame = self._checkpoint_frame(history, heads, update, self._count)
+        self._write(fd, frame)
+        history.set_checkpoint(heads, update)
+        self._dead += self._checkpoint_size + sum(self._branch_sizes.values())
+        self._branch_sizes = {}
+        self._checkpoint_size = len(frame)
+        self._checkpoint_update = len(update)
+        self._since_checkpoint = 0
+        if self.auto_compact and self._dead * 2 > self._end:
+            self.compact()
+
+    def _checkpoint_frame(self, history: History, heads: frozenset[str], update: bytes, count: int) -> bytes:
+        data, encoding = _pack_update(update, self.compress)
+        branches = {
+            name: [bytes.fromhex(h) for h in sorted(v)] for name, v in sorted(history.branches.items())
+        }
+        record = [CHECKPOINT, count, [bytes.fromhex(h) for h in sorted(heads)], branches, data, encoding]
+        return _frames(record, self.max_record)
+
+    # -- rewriting -------------------------------------------------------------------------------
+
+    def compact(self, history: History | None = None, *, checkpoint: bool = True) -> None:
+        """Rewrite the file atomically: its changes in order, then one checkpoint (with ``checkpoint``).
+
+        Pass ``history`` to replace the file's content with another history (e.g. one rewritten to
+        squash or purge changes); the writer is bound to it afterwards. The new file is written and
+        synced beside the old one, then renamed over it, so a crash leaves the old file or the new
+        one, never a mix. Superseded checkpoints and branch records are dropped.
+        """
+        old_fd = self._check_open()
+        history = self.history if history is None else history
+        if history is self.history:
+            self.append()
+        tmp = self.path.parent / f"{_temp_prefix(self.path)}{secrets.token_hex(6)}.compact"
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            try:
+                os.fchmod(fd, os.fstat(old_fd).st_mode & 0o7777)
+            except OSError:  # pragma: no cover
+                pass
+            _lock(fd, tmp)
+            parts = [MAGIC, _frame(msgpack.packb(self._header, use_bin_type=True))]
+            index: dict[str, int] = {}
+            parts.extend(self._encode_changes(history.changes, index, 0))
+            update = None
+            if checkpoint and len(history):
+                heads = history.heads
+                update = history.update_at(heads)
+                parts.append(self._checkpoint_frame(history, heads, update, len(index)))
+            else:
+                for name, heads in sorted(history.branches.items()):
+                    if name != "main" or heads:
+                        record = [BRANCH, name, [bytes.fromhex(h) for h in sorted(heads)]]
+                        parts.append(_frames(record, self.max_record))
+            data = b"".join(parts)
+            _write_all(fd, data, 0)
+            _sync(fd)
+            os.replace(tmp, self.path)
+        except BaseException:
+            os.close(fd)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise  # the old file is intact, and so is our bookkeeping of it
+        _fsync_dir(self.path)
+        os.close(old_fd)
+        self._fd = fd
+        loaded = _load(data, self.path)  # also checks what we wrote
+        if update is not None:
+            history.set_checkpoint(history.heads, update)
+        loaded.history = history
+        self._take(loaded)
+
+    def set_session_id(self, session_id: str | None) -> None:
+        """Store a new session id in the header (rewrites the file, see :meth:`compact`)."""
+        self._check_open()
+        old, self._header = self._header, dict(self._header, session_id=session_id)
+        try:
+            self.compact(checkpoint=self.history.checkpoint is not None)
+        except BaseException:
+            self._header = old
+            raise
+
+    # -- closing ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Append what is new and release the file (and its lock). Closing twice is harmless."""
+        if self._fd is None:
+            return
+        try:
+            self.append()
+        finally:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def __enter__(self) -> HistoryWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._fd is None else f"{self._end} bytes"
+        return f"<HistoryWriter {self.path} {state}>"
