@@ -16,6 +16,19 @@ from .errors import DecodeError
 from .events import Event
 from .history import Change, ChangeGrouper, History, MissingDependencyError
 from .history_file import HistoryFile, HistoryFileError, HistoryLockedError
+from .snapshot import (
+    Snapshot,
+    array_at,
+    create_doc_from_snapshot,
+    empty_snapshot,
+    is_visible,
+    map_at,
+    snapshot,
+    snapshot_contains_update,
+    text_at,
+    text_delta_at,
+    to_py_at,
+)
 from .transaction import Transaction
 from .types.array import Array
 from .types.base import SharedType
@@ -32,4 +45,6 @@ __all__ = [
     "sync", "Awareness", "UndoManager", "StackItem",
     "History", "Change", "ChangeGrouper", "MissingDependencyError",
     "HistoryFile", "HistoryFileError", "HistoryLockedError",
+    "Snapshot", "snapshot", "empty_snapshot", "create_doc_from_snapshot", "to_py_at", "text_at", "array_at",
+    "map_at", "text_delta_at", "is_visible", "snapshot_contains_update",
 ]

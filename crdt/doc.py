@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .delete_set import DeleteSet
 from .encoding import MAX_SAFE_INTEGER, Encoder

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .delete_set import DeleteSet
 from .store import StructStore, find_index
-from .structs.item import Skip, get_item_clean_end, get_item_clean_start, split_item
+from .structs.item import Item, Skip, split_item
 
 
 def integrate_structs(tr, store: StructStore, refs: dict[int, list]) -> tuple[dict, dict] | None:
@@ -68,7 +68,16 @@ def integrate_structs(tr, store: StructStore, refs: dict[int, list]) -> tuple[di
                 stack.append(head)
                 update_missing(client, head.clock - 1)
                 stack_to_rest()
+            elif offset >= head.length:
+                # Already known: nothing to integrate, so nothing to wait for. (Yjs asks for missing
+                # dependencies first; a known struct naming an absent one would then sit in pending
+                # forever and, merged into encode_state_as_update, could hide the real struct.)
+                pass
             else:
+                if offset > 0 and head.is_item:
+                    # Its first part is known: integrate the rest, whose left neighbour is that part.
+                    head = _rest_of(head, offset)
+                    offset = 0
                 miss = head.missing(tr, store) if head.is_item else None
                 if miss is not None:
                     stack.append(head)
@@ -80,7 +89,7 @@ def integrate_structs(tr, store: StructStore, refs: dict[int, list]) -> tuple[di
                         head = t[0][t[1]]
                         t[1] += 1
                         continue
-                elif offset == 0 or offset < head.length:
+                else:
                     head.integrate(tr, offset)
                     state[client] = head.clock + head.length
         if stack:
@@ -97,6 +106,17 @@ def integrate_structs(tr, store: StructStore, refs: dict[int, list]) -> tuple[di
     if rest:
         return rest, missing_sv
     return None
+
+
+def _rest_of(item: Item, offset: int) -> Item:
+    """A decoded item without its first ``offset`` clock units (known already): its origin becomes
+    the last known unit, and its parent is taken from there, as for any peer reading it written from
+    that offset. (Keeping the parent named by the original origin could link it into another list.)"""
+    content = item.content.copy().splice(offset)
+    return Item(
+        item.client, item.clock + offset, item.length - offset, (item.client, item.clock + offset - 1),
+        item.right_origin, None, None, None, item.parent_sub, content,
+    )
 
 
 def apply_delete_set(tr, store: StructStore, ds: DeleteSet) -> dict[int, list] | None:
@@ -200,4 +220,4 @@ def _clock_len(s) -> tuple[int, int]:
     return (s.clock, -s.length)
 
 
-__all__ = ["apply_refs", "integrate_structs", "apply_delete_set", "get_item_clean_end", "get_item_clean_start"]
+__all__ = ["apply_refs", "integrate_structs", "apply_delete_set"]

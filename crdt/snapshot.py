@@ -13,7 +13,8 @@ split anything and never change the document.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .decoding import Decoder
 from .delete_set import DeleteSet
@@ -278,7 +279,11 @@ def to_py_at(obj: Any, snap: Snapshot) -> Any:
     if isinstance(obj, Text):
         return text_at(obj, snap)
     if isinstance(obj, XmlElement):
-        return {"nodeName": obj.node_name, "attributes": _entries_at(obj, snap), "children": _list_at(obj, snap)}
+        return {
+            "nodeName": obj.node_name,
+            "attributes": _entries_at(obj, snap),
+            "children": _list_at(obj, snap),
+        }
     if isinstance(obj, Array):
         return _list_at(obj, snap)
     if isinstance(obj, (Map, XmlHook)):
@@ -331,13 +336,17 @@ def text_delta_at(
                     if not isinstance(cur, dict) or cur.get("user") != client or cur.get("type") != "removed":
                         pack()
                         attrs["ychange"] = (
-                            compute_ychange("removed", (client, clock)) if compute_ychange else {"type": "removed"}
+                            compute_ychange("removed", (client, clock))
+                            if compute_ychange
+                            else {"type": "removed"}
                         )
                 elif prev_snap is not None and not vis_prev:
                     if not isinstance(cur, dict) or cur.get("user") != client or cur.get("type") != "added":
                         pack()
                         attrs["ychange"] = (
-                            compute_ychange("added", (client, clock)) if compute_ychange else {"type": "added"}
+                            compute_ychange("added", (client, clock))
+                            if compute_ychange
+                            else {"type": "added"}
                         )
                 elif cur is not None:
                     pack()
@@ -375,7 +384,7 @@ def _pieces(item: Item, snaps: list[Snapshot]) -> list[tuple[int, int]]:
             cuts.add(c - clock)
             cuts.add(c + n - clock)
     bounds = [0] + sorted(x for x in cuts if 0 < x < length) + [length]
-    return list(zip(bounds, bounds[1:]))
+    return list(zip(bounds, bounds[1:], strict=False))
 
 
 # -- rebuilding a past state -----------------------------------------------------------------------

@@ -45,9 +45,10 @@ class Transaction:
         if item is None or (item.clock < self.before_state.get(item.client, 0) and not item.deleted):
             subs = self.changed.get(type_)
             if subs is None:
-                self.changed[type_] = {parent_sub}
+                # A dict keeps keys in the order they changed (like the Set Yjs uses).
+                self.changed[type_] = {parent_sub: None}
             else:
-                subs.add(parent_sub)
+                subs[parent_sub] = None
 
     def deleted(self, item) -> bool:
         """Whether ``item`` was deleted by this transaction."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable
 
 from .delete_set import DeleteSet
 from .encoding import Encoder
@@ -11,52 +12,65 @@ from .update_decoder import decode_state_vector, read_update
 from .update_encoder import encode_state_vector
 
 
+def _cut(s, start: int, end: int):
+    """A copy of struct ``s`` covering only clocks ``[start, end)``."""
+    if start == s.clock and end == s.clock + s.length:
+        return s
+    if s.__class__ is not Item:
+        return s.__class__(s.client, start, end - start)
+    content = s.content.copy()
+    if start > s.clock:
+        content = content.splice(start - s.clock)
+    if end < s.clock + s.length:
+        content.splice(end - start)
+    cut_left = start > s.clock
+    return Item(
+        s.client, start, end - start, (s.client, start - 1) if cut_left else s.origin, s.right_origin,
+        None, None, None if cut_left else s.parent, s.parent_sub, content,
+    )
+
+
 def _slice(s, offset: int):
     """A copy of struct ``s`` without its first ``offset`` clock units."""
-    if s.__class__ is Item:
-        content = s.content.copy()
-        right = content.splice(offset)
-        return Item(
-            s.client, s.clock + offset, s.length - offset, (s.client, s.clock + offset - 1), s.right_origin,
-            None, None, None, s.parent_sub, right,
-        )
-    return s.__class__(s.client, s.clock + offset, s.length - offset)
-
-
-def _sort_key(s) -> tuple:
-    return (s.clock, s.__class__ is Skip, -s.length)
+    return _cut(s, s.clock + offset, s.clock + s.length)
 
 
 def _merge_client(structs: list) -> list:
-    structs.sort(key=_sort_key)
-    out: list = []
+    """One client's structs from several updates (in update order) as one gapless run.
+
+    Clocks already covered by an earlier update's struct keep that struct (as in Yjs's
+    mergeUpdates); later structs contribute only what is new. Holes become Skip structs.
+    """
+    starts: list[int] = []
+    pieces: list = []
     for s in structs:
-        if not out:
-            out.append(s)
+        if s.__class__ is Skip:
             continue
-        last = out[-1]
-        end = last.clock + last.length
-        if s.clock >= end:
-            if s.clock > end:
-                out.append(Skip(s.client, end, s.clock - end))
-            out.append(s)
-            continue
-        s_end = s.clock + s.length
-        if last.__class__ is Skip and s.__class__ is not Skip:
-            # Real content beats a hole: cut the hole around it.
-            tail = end - s_end
-            last.length = s.clock - last.clock
-            if last.length == 0:
-                out.pop()
-            out.append(s)
-            if tail > 0:
-                out.append(Skip(s.client, s_end, tail))
-            continue
-        if s_end <= end:
-            continue
-        out.append(_slice(s, end - s.clock))
-    while out and out[-1].__class__ is Skip:
-        out.pop()
+        pos = s.clock
+        end = s.clock + s.length
+        i = bisect_left(starts, pos)
+        if i > 0:
+            prev = pieces[i - 1]
+            pos = max(pos, prev.clock + prev.length)
+        while pos < end:
+            if i < len(starts) and starts[i] <= pos:
+                nxt = pieces[i]
+                pos = max(pos, nxt.clock + nxt.length)
+                i += 1
+                continue
+            stop = end if i == len(starts) else min(end, starts[i])
+            piece = _cut(s, pos, stop)
+            starts.insert(i, pos)
+            pieces.insert(i, piece)
+            i += 1
+            pos = stop
+    out: list = []
+    clock = None
+    for piece in pieces:
+        if clock is not None and piece.clock > clock:
+            out.append(Skip(piece.client, clock, piece.clock - clock))
+        out.append(piece)
+        clock = piece.clock + piece.length
     return out
 
 

@@ -6,9 +6,10 @@ walk from the head of the list; markers follow local edits and are dropped after
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from ..encoding import Encoder
+from ..encoding import UNDEFINED, Encoder
 from ..structs.contents import (
     ContentAny,
     ContentBinary,
@@ -323,8 +324,9 @@ def _check_prelim(v: SharedType) -> None:
 
 
 def _plain(v: Any) -> Any:
-    from ..encoding import UNDEFINED
 
+    if isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**63:
+        raise ValueError(f"integer {v} does not fit in 64 bits")
     if v is None or v is UNDEFINED or isinstance(v, (bool, int, float, str)):
         return v
     if isinstance(v, dict):
@@ -349,7 +351,9 @@ def item_value(item: Item) -> Any:
         return c.type
     if c.__class__ is ContentDoc:
         return c.values()[0]
-    return c.values()[-1]
+    values = c.values()
+    # Content without values (formatting marks, deleted content) reads as undefined, as in Yjs.
+    return values[-1] if values else UNDEFINED
 
 
 def plain_value(v: Any) -> Any:

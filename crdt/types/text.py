@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..encoding import utf8, var_uint
 from ..store import find_index
+from ..structs import contents as _contents
 from ..structs.contents import (
     ContentDeleted,
     ContentEmbed,
@@ -16,10 +18,8 @@ from ..structs.contents import (
     utf16_offset,
 )
 from ..structs.item import Item, split_item, try_merge_with_lefts
-from .base import SharedType, insert_point, list_delete, locate, shift_markers, split_at
 from ..transaction import begin, finish
-from ..encoding import utf8, var_uint
-from ..structs import contents as _contents
+from .base import SharedType, insert_point, list_delete, locate, shift_markers, split_at
 
 
 class Text(SharedType):
