@@ -1,0 +1,47 @@
+"""Notebooks as CRDT documents, in JupyterLab's shared-notebook schema (``@jupyter/ydoc`` YNotebook).
+
+Plain nbformat dicts in and out, like nbformat's own API::
+
+    from jupyter_crdt.notebook import read_notebook, notebook_to_doc, doc_to_notebook
+    doc = notebook_to_doc(read_notebook("analysis.ipynb"))   # same file -> same update bytes
+    nb = doc_to_notebook(doc)                                 # nbformat.writes(nb) == the file
+    apply_notebook(doc, nbformat.read("changed.ipynb", 4))    # the smallest change
+    merged, report = merge_notebooks(base, local, remote)     # three-way merge of plain files
+
+The document layout is described in ``jupyter_crdt/_schema.py`` and ``docs/merge.md`` explains the merge.
+"""
+
+from __future__ import annotations
+
+from nbformat.notebooknode import NotebookNode
+
+from crdt import Doc
+
+from . import _schema
+from ._apply import apply_notebook
+from ._load import notebook_to_doc
+from ._merge import MergeConflict, MergeReport, merge_notebooks
+from ._nbfile import read_notebook, reads_notebook
+from ._normalize import NotebookFormatError
+
+
+def doc_to_notebook(doc: Doc) -> NotebookNode:
+    """The document as an nbformat 4 notebook: a fresh ``NotebookNode``, safe to change.
+
+    Written with nbformat's writer it is byte-identical to the file the document was loaded from (for every
+    file nbformat itself writes back unchanged). Cell ids are left out for nbformat 4.0-4.4.
+    """
+    return _schema.export(doc)
+
+
+__all__ = [
+    "notebook_to_doc",
+    "doc_to_notebook",
+    "apply_notebook",
+    "merge_notebooks",
+    "read_notebook",
+    "reads_notebook",
+    "NotebookFormatError",
+    "MergeReport",
+    "MergeConflict",
+]
