@@ -1,0 +1,702 @@
+"""``jupyter crdt``: notebook histories on the command line (documented in ``docs/cli.md``).
+
+Installed as the console script ``jupyter-crdt``, so ``jupyter crdt COMMAND ...`` works (Jupyter runs
+``jupyter-<subcommand>``); ``python -m jupyter_crdt.cli`` is the same. Every command has ``--help``.
+
+Exit status: 0 success (and a clean merge), 1 a merge with true conflicts, 2 an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from crdt import HistoryFileError, HistoryLockedError
+
+from . import __version__
+from ._normalize import NotebookFormatError
+from ._progress import Progress
+from ._revisions import RevisionError, resolve
+from .histories import (
+    MAIN,
+    NoCommonHistory,
+    NotebookHistory,
+    has_history,
+    move_history,
+    notebook_text,
+    sidecar_path,
+    write_history,
+)
+
+EXIT_OK, EXIT_CONFLICT, EXIT_ERROR = 0, 1, 2
+COPIES_WARNING = (
+    "warning: this rewrites the history in {sidecar}. Copies of this notebook elsewhere (other folders,\n"
+    "other machines, git commits and branches, backups) keep their full history, including what is\n"
+    "removed here; merging with one of them brings it back. Rewrite those copies too, or delete them."
+)
+
+
+class CliError(Exception):
+    """An error to report in one line (exit status 2)."""
+
+
+# -- going through the server ---------------------------------------------------------------------------
+
+
+def _running_server_for(path: str | os.PathLike) -> Any | None:
+    """The running Jupyter server that has ``path``'s history open, if any (to send the command to it).
+
+    TODO(server API): the server extension's REST API (``/api/crdt/...``) is being written; once it offers
+    the operations below, find a running server whose root contains ``path``
+    (``jupyter_server.serverapp.list_running_servers()``), ask it whether the notebook's room is open, and
+    if so return a client that runs ``log``/``show``/``restore``/``merge``/... through it. Until then this
+    returns None, and a command that finds the sidecar locked by a server says so and stops (reading
+    commands fall back to reading the sidecar without the lock).
+    """
+    return None
+
+
+# -- helpers --------------------------------------------------------------------------------------------
+
+
+def _author(args: argparse.Namespace) -> str:
+    if getattr(args, "author", None):
+        return args.author
+    env = os.environ.get("JUPYTER_CRDT_AUTHOR")
+    if env:
+        return env
+    try:
+        name = subprocess.run(["git", "config", "user.name"], capture_output=True, text=True,
+                              timeout=5).stdout
+        if name.strip():
+            return name.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        return getpass.getuser()
+    except Exception:  # pragma: no cover
+        return "user"
+
+
+def _locked_message(path: str | os.PathLike) -> str:
+    return (f"the history of {path} is open in a running Jupyter server (or another jupyter crdt command); "
+            "make this change in JupyterLab, or stop the server and try again")
+
+
+def _open_read(path: str) -> NotebookHistory:
+    """The history for a reading command: a change made on disk is recorded when the sidecar is free."""
+    if _running_server_for(path) is not None:  # pragma: no cover - see _running_server_for
+        raise CliError("going through the running server is not implemented yet")
+    if has_history(path):
+        try:
+            return NotebookHistory.open(path, create=False)
+        except HistoryLockedError:
+            print(f"note: {sidecar_path(path)} is in use; reading it as it is on disk", file=sys.stderr)
+    return NotebookHistory.open(path, writable=False)
+
+
+def _open_write(path: str, args: argparse.Namespace) -> NotebookHistory:
+    if _running_server_for(path) is not None:  # pragma: no cover - see _running_server_for
+        raise CliError("going through the running server is not implemented yet")
+    try:
+        return NotebookHistory.open(path, author=_author(args))
+    except HistoryLockedError:
+        raise CliError(_locked_message(path)) from None
+
+
+def _when(t: float) -> str:
+    if t <= 0:
+        return "(file import)      "
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def _tty(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", None) and stream.isatty()) and not os.environ.get("NO_COLOR")
+
+
+def _yellow(s: str, on: bool) -> str:
+    return f"\x1b[33m{s}\x1b[0m" if on else s
+
+
+def _version(nh: NotebookHistory, rev: str | None) -> frozenset[str]:
+    return resolve(nh.history, rev)
+
+
+def _confirm(args: argparse.Namespace, question: str) -> bool:
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        print("not confirmed: pass --yes to run this without a terminal", file=sys.stderr)
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+# -- log ------------------------------------------------------------------------------------------------
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    from ._changelog import summarize
+
+    with _open_read(args.notebook) as nh:
+        version = _version(nh, args.rev)
+        n = len(nh.history.ancestors(version))
+        summaries = summarize(nh.history, version, progress=Progress(n, "reading history"))
+    shown = [s for s in summaries if args.all or s.visible]
+    shown.reverse()  # newest first
+    if args.json:
+        entries = [s.to_dict() for s in shown]
+        if args.group is not None:
+            entries = [_group_dict(g) for g in _groups(shown, args.group)]
+        if args.max_count:
+            entries = entries[: args.max_count]
+        json.dump(entries, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    color = _tty()
+    lines = []
+    if args.group is not None:
+        for g in _groups(shown, args.group):
+            first, last = g[-1].change, g[0].change
+            span = _when(first.time)
+            if first.time != last.time:
+                span += f" .. {_when(last.time)[11:]}"
+            text = "; ".join(dict.fromkeys(s.text() for s in reversed(g)))
+            count = f"({len(g)} changes) " if len(g) > 1 else ""
+            lines.append(f"{_yellow(last.short, color)}  {span}  {last.author:<12} {last.kind:<8} {count}"
+                         f"{text}")
+    else:
+        for s in shown:
+            c = s.change
+            lines.append(f"{_yellow(c.short, color)}  {_when(c.time)}  {c.author:<12} {c.kind:<8} {s.text()}")
+    if args.max_count:
+        lines = lines[: args.max_count]
+    print("\n".join(lines) if lines else "(no changes)")
+    return EXIT_OK
+
+
+def _groups(shown: list, minutes: float) -> list[list]:
+    """Consecutive entries (newest first) of one author and kind, at most ``minutes`` apart."""
+    out: list[list] = []
+    for s in shown:
+        c = s.change
+        if out:
+            prev = out[-1][-1].change
+            if prev.author == c.author and prev.kind == c.kind and abs(prev.time - c.time) <= minutes * 60:
+                out[-1].append(s)
+                continue
+        out.append([s])
+    return out
+
+
+def _group_dict(g: list) -> dict:
+    return {"author": g[0].change.author, "kind": g[0].change.kind, "from": g[-1].change.time,
+            "to": g[0].change.time, "changes": [s.to_dict() for s in g]}
+
+
+# -- show -----------------------------------------------------------------------------------------------
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _open_read(args.notebook) as nh:
+        version = _version(nh, args.at)
+        text = notebook_text(nh.notebook(None if version == nh.main else version))
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+# -- diff -----------------------------------------------------------------------------------------------
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from ._changelog import summarize, visible_log
+    from ._nbdiff import diff_notebooks, render
+    from ._union import notebook_at
+
+    with _open_read(args.notebook) as nh:
+        h = nh.history
+        rev1, rev2 = args.rev1, args.rev2
+        if rev1 is None:  # the newest visible change
+            shown = visible_log(summarize(h, h.branch(MAIN)))
+            rev2 = "HEAD"
+            rev1 = "HEAD~1" if len(shown) > 1 else None
+        v1 = _version(nh, rev1) if rev1 is not None else None
+        v2 = _version(nh, rev2 or "HEAD")
+        empty = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        a = notebook_at(h, v1) if v1 is not None else empty
+        b = notebook_at(h, v2)
+        label1 = f"{rev1} ({_short(v1)})" if v1 is not None else "(empty notebook)"
+        label2 = f"{rev2 or 'HEAD'} ({_short(v2)})"
+    d = diff_notebooks(a, b)
+    if args.json:
+        json.dump({"a": sorted(v1 or ()), "b": sorted(v2), **d.to_dict()}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        color = _tty() if args.color is None else args.color
+        sys.stdout.write(render(d, color=color, a_label=label1, b_label=label2))
+    return EXIT_OK
+
+
+def _short(v: frozenset[str] | None) -> str:
+    return ",".join(h[:12] for h in sorted(v or ()))
+
+
+# -- restore --------------------------------------------------------------------------------------------
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    with _open_write(args.notebook, args) as nh:
+        version = _version(nh, args.rev)
+        change = nh.restore(version, message=args.message)
+        nh.write_notebook()
+    if change is None:
+        print(f"{args.notebook} already is {args.rev}: nothing to restore")
+    else:
+        print(f"restored {args.notebook} to {args.rev} ({_short(version)}) as change {change.short}")
+    return EXIT_OK
+
+
+# -- blame ----------------------------------------------------------------------------------------------
+
+
+def cmd_blame(args: argparse.Namespace) -> int:
+    from ._blame import CellNotFound, blame_cell
+
+    with _open_read(args.notebook) as nh:
+        version = _version(nh, args.at)
+        doc = nh.doc if version == nh.main else nh.history.doc_at(version)
+        try:
+            index, info, lines = blame_cell(nh.history, doc, args.cell)
+        except CellNotFound as e:
+            raise CliError(str(e)) from None
+    if args.json:
+        json.dump({"cell": info, "lines": [ln.to_dict() for ln in lines]}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    color = _tty()
+    print(f"cell {index} [{info['cell_type']}] id {info['id']}")
+    width = max((len(ln.newest.author) for ln in lines if ln.newest), default=6)
+    for ln in lines:
+        newest = ln.newest
+        if newest is None:
+            print(f"{'':12}  {'':{width}}  {'':19}  {ln.number:>4}| {ln.text}")
+            continue
+        others = [a for a in ln.authors if a != newest.author]
+        extra = f"  (+{', '.join(others)})" if others else ""
+        short = (newest.change or "?")[:12]
+        print(f"{_yellow(short, color)}  {newest.author:<{width}}  {_when(newest.time)}  {ln.number:>4}| "
+              f"{ln.text}{extra}")
+    return EXIT_OK
+
+
+# -- merge ----------------------------------------------------------------------------------------------
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    import warnings
+
+    from ._merge import merge_notebooks
+    from ._nbfile import read_notebook
+    from ._union import notebook_at
+
+    target = Path(args.output) if args.output else None
+    in_place = target is None or target.resolve() == Path(args.notebook).resolve()
+    if args.base is None and not has_history(args.notebook) and not has_history(args.other):
+        raise CliError(f"neither {args.notebook} nor {args.other} has a history: give the common ancestor "
+                       "with --base BASE.ipynb")
+    nh = _open_write(args.notebook, args) if in_place else NotebookHistory.open(args.notebook, writable=False)
+    try:
+        other_path = args.other
+        other = NotebookHistory.open(other_path, writable=False) if has_history(other_path) else None
+        if other is not None and args.base is None:
+            before = nh.main
+            try:
+                vm = nh.merge_history(other.history)
+            except NoCommonHistory:
+                vm = None
+                print(f"note: {args.notebook} and {other_path} share no history; merging the files three-way",
+                      file=sys.stderr)
+            if vm is not None:
+                _finish(nh, target, in_place)
+                return _say_merge(args, nh.main == before, vm.conflicts, vm.notes)
+        # three-way merge of the plain files
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = read_notebook(other_path)
+            if args.base is not None:
+                base = read_notebook(args.base)
+            elif not nh.created:  # NB's history: its version closest to OTHER
+                base = _closest(nh, theirs)
+            elif other is not None:  # OTHER's history: its version closest to NB
+                base = _closest(other, nh.notebook())
+            else:
+                raise CliError(f"neither {args.notebook} nor {other_path} has a history: give the common "
+                               "ancestor with --base BASE.ipynb")
+            ours = notebook_at(nh.history, nh.main)
+            merged, report = merge_notebooks(base, ours, theirs)
+        nh.apply_notebook(merged, kind="merge", message=f"merged {other_path} (three-way)")
+        _finish(nh, target, in_place)
+        conflicts = [f"{_where(c)}: {c.detail}" for c in report.conflicts]
+        notes = [f"{_where(c)}: {c.detail}" for c in report.notes]
+        return _say_merge(args, False, conflicts, notes)
+    finally:
+        nh.close()
+        if "other" in locals() and other is not None:
+            other.close()
+
+
+def _where(c: Any) -> str:
+    return f"cell {c.cell_index}" if c.cell_index is not None else "notebook"
+
+
+def _finish(nh: NotebookHistory, target: Path | None, in_place: bool) -> None:
+    if in_place:
+        nh.write_notebook()
+        return
+    assert target is not None
+    from .histories import WRITTEN
+
+    nh.history.set_branch(WRITTEN, nh.main)
+    write_history(nh.history, sidecar_path(target))
+    target.write_text(notebook_text(nh.notebook()), encoding="utf-8")
+
+
+def _closest(nh: NotebookHistory, nb: Any) -> Any:
+    """The version of ``nh``'s main branch most like ``nb`` (the likely common ancestor of a plain copy).
+
+    Replays main's changes once, scoring the notebook after each of the last 200 (cells of ``nb`` found
+    unchanged count for it, cells ``nb`` lacks against it); the newest best one wins.
+    """
+    import warnings
+
+    from crdt import Doc
+
+    from . import _schema
+
+    h = nh.history
+    changes = h.log(h.branch(MAIN))
+    want = {(c.get("cell_type"), _src(c)) for c in nb.get("cells", [])}
+    best, best_score = None, None
+    doc = Doc(gc=False)
+    with Progress(len(changes), "finding the common version") as p:
+        for i, c in enumerate(changes):
+            doc.apply_update(c.update)
+            p.advance()
+            if i < len(changes) - 200:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cand = _schema.export(doc, keep_ids=True)
+            have = [(x.get("cell_type"), _src(x)) for x in cand.get("cells", [])]
+            score = sum(1 for k in have if k in want) - 0.5 * sum(1 for k in have if k not in want)
+            if best_score is None or score >= best_score:
+                best, best_score = cand, score
+    return best
+
+
+def _src(c: Any) -> str:
+    s = c.get("source", "")
+    return s if isinstance(s, str) else "".join(s)
+
+
+def _say_merge(args: argparse.Namespace, noop: bool, conflicts: list[str], notes: list[str]) -> int:
+    if args.json:
+        json.dump({"clean": not conflicts, "conflicts": conflicts, "notes": notes}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        where = args.output or args.notebook
+        if noop:
+            print(f"{where}: already up to date")
+        else:
+            print(f"merged {args.other} into {where}" + (" with conflicts" if conflicts else ""))
+        for c in conflicts:
+            print(f"  conflict: {c}")
+        for n in notes:
+            print(f"  note: {n}")
+    return EXIT_CONFLICT if conflicts else EXIT_OK
+
+
+# -- git ------------------------------------------------------------------------------------------------
+
+
+def cmd_config_git(args: argparse.Namespace) -> int:
+    from ._gitmerge import GitError, config_git
+
+    try:
+        for line in config_git(args.path, disable=args.disable):
+            print(line)
+    except GitError as e:
+        raise CliError(f"{e} (run this inside a git repository)") from None
+    return EXIT_OK
+
+
+def cmd_git_merge_driver(args: argparse.Namespace) -> int:
+    from ._gitmerge import merge_driver
+
+    return merge_driver(args.kind, args.base, args.ours, args.theirs, args.path)
+
+
+def cmd_git_diff_driver(args: argparse.Namespace) -> int:
+    from ._gitmerge import diff_driver
+
+    return diff_driver(args.args)
+
+
+def cmd_git_textconv(args: argparse.Namespace) -> int:
+    from ._gitmerge import textconv_history
+
+    return textconv_history(args.file)
+
+
+# -- rewriting ------------------------------------------------------------------------------------------
+
+
+def cmd_squash(args: argparse.Namespace) -> int:
+    from ._rewrite import squash
+
+    with _open_write(args.notebook, args) as nh:
+        h = nh.history
+        if args.before:
+            rev = _version(nh, args.before)
+            version = h.heads_of(h.ancestors(rev) - rev)
+            if not version:
+                print(f"nothing before {args.before} to squash")
+                return EXIT_OK
+        else:
+            version = nh.main
+        new, report = squash(h, version, progress=Progress(len(h), "rewriting"))
+        if new is h:
+            print("nothing to squash (one change)")
+            return EXIT_OK
+        print(f"squash {report.rewritten} changes of {args.notebook} into one "
+              f"({report.changes_before} -> {report.changes_after} changes in the history)")
+        print(COPIES_WARNING.format(sidecar=nh.sidecar), file=sys.stderr)
+        if not _confirm(args, "Rewrite the history?"):
+            return EXIT_ERROR
+        nh.replace_history(new)
+        nh.write_notebook()
+    print("done")
+    return EXIT_OK
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from ._rewrite import purge
+
+    with _open_write(args.notebook, args) as nh:
+        h = nh.history
+        before = nh.notebook()
+        new, report = purge(h, args.text, progress=Progress(len(h), "rewriting"))
+        if new is h:
+            print(f"{args.text!r} does not occur in the history of {args.notebook}")
+            return EXIT_OK
+        print(f"found {report.occurrences} occurrence(s) in {report.rewritten} change(s) of {args.notebook}")
+        print(COPIES_WARNING.format(sidecar=nh.sidecar), file=sys.stderr)
+        if not _confirm(args, "Remove it from every version?"):
+            return EXIT_ERROR
+        nh.replace_history(new)
+        after = nh.notebook()
+        nh.write_notebook()
+    if before != after:
+        print("the current notebook contained it too: it was removed from the .ipynb as well")
+    if report.remaining:
+        print(f"warning: {report.remaining} change(s) still hold the text in a form purge cannot rewrite",
+              file=sys.stderr)
+        return EXIT_ERROR
+    print(f"removed from every version ({report.changes_after} changes rewritten into the sidecar)")
+    return EXIT_OK
+
+
+# -- moving ---------------------------------------------------------------------------------------------
+
+
+def cmd_mv(args: argparse.Namespace) -> int:
+    src, dst = Path(args.source), Path(args.dest)
+    if dst.is_dir():
+        dst = dst / src.name
+    if not src.exists():
+        raise CliError(f"no notebook at {src}")
+    if dst.exists():
+        raise CliError(f"{dst} exists")
+    if has_history(src):
+        try:  # refuse while a server has it open: its room would keep writing to the old name
+            NotebookHistory.open(src, create=False, sync=False).close()
+        except HistoryLockedError:
+            raise CliError(f"{_locked_message(src)} (rename it in JupyterLab instead)") from None
+    if _git_tracked(src):
+        subprocess.run(["git", "mv", str(src), str(dst)], check=True)
+        if _git_tracked(sidecar_path(src)):
+            subprocess.run(["git", "mv", str(sidecar_path(src)), str(sidecar_path(dst))], check=True)
+        else:
+            move_history(src, dst)
+        print(f"git mv {src} {dst} (and its history)")
+        return EXIT_OK
+    os.replace(src, dst)
+    moved = move_history(src, dst)
+    print(f"moved {src} to {dst}" + (" with its history" if moved else ""))
+    return EXIT_OK
+
+
+def _git_tracked(p: Path) -> bool:
+    try:
+        r = subprocess.run(["git", "ls-files", "--error-unmatch", p.name], cwd=p.parent or ".",
+                           capture_output=True)
+    except OSError:
+        return False
+    return r.returncode == 0
+
+
+# -- the parser -----------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="jupyter crdt",
+        description="Notebook histories: every change of a notebook, kept in a hidden sidecar file "
+        "(.NAME.crdt) beside it. Versions, diffs, blame, offline merges and a git merge driver.",
+        epilog="REV: HEAD (main), a branch name, a change hash prefix (4+ hex digits), or REV~N (N visible "
+        "changes before REV). See docs/cli.md.",
+    )
+    p.add_argument("--version", action="version", version=f"jupyter-crdt {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name: str, func: Any, help: str, description: str | None = None, hidden: bool = False):
+        sp = (sub.add_parser(name, description=description or help) if hidden
+              else sub.add_parser(name, description=description or help, help=help))
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add("log", cmd_log, "who changed the notebook, when, and what (newest first)",
+             "List the changes of the notebook's history, newest first: hash, time, author, kind and a "
+             "summary of what changed. Changes that only touch bookkeeping (the server's state) are hidden.")
+    sp.add_argument("notebook", help="the .ipynb file")
+    sp.add_argument("--rev", default=None, help="show the history of this version (default: HEAD)")
+    sp.add_argument("--group", nargs="?", type=float, const=30.0, default=None, metavar="MINUTES",
+                    help="join consecutive changes of one author at most MINUTES apart (default 30)")
+    sp.add_argument("--all", action="store_true", help="also list bookkeeping-only changes")
+    sp.add_argument("-n", "--max-count", type=int, default=None, help="show at most this many entries")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sp = add("show", cmd_show, "print the notebook as it was at a version",
+             "Print (or write with -o) the notebook at REV as an .ipynb file.")
+    sp.add_argument("notebook")
+    sp.add_argument("--at", default=None, metavar="REV", help="the version (default: HEAD)")
+    sp.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
+
+    sp = add("diff", cmd_diff, "what changed between two versions",
+             "Cells added, deleted, moved and modified (line-level source diffs) between REV1 and REV2. "
+             "Without revisions: the newest change; with one: from REV1 to HEAD.")
+    sp.add_argument("notebook")
+    sp.add_argument("rev1", nargs="?", default=None)
+    sp.add_argument("rev2", nargs="?", default=None)
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("--color", dest="color", action="store_true", default=None, help="colour the output")
+    sp.add_argument("--no-color", dest="color", action="store_false", help="never colour the output")
+
+    sp = add("restore", cmd_restore, "make the notebook what it was at a version (as a new change)",
+             "Record a new change that makes the notebook equal to REV; nothing is rewritten, the versions "
+             "after REV stay in the history.")
+    sp.add_argument("notebook")
+    sp.add_argument("rev")
+    sp.add_argument("-m", "--message", default=None)
+    sp.add_argument("--author", default=None, help="default: $JUPYTER_CRDT_AUTHOR, git's user.name, login")
+
+    sp = add("blame", cmd_blame, "who wrote each line of a cell",
+             "Author and time of each line of a cell's source (the newest change among the line's "
+             "characters; other authors of the line in parentheses).")
+    sp.add_argument("notebook")
+    sp.add_argument("cell", help="a cell id, a unique prefix of one, or an index (from 0)")
+    sp.add_argument("--at", default=None, metavar="REV")
+    sp.add_argument("--json", action="store_true", help="per line, runs of characters with their change")
+
+    sp = add("merge", cmd_merge, "merge another copy of the notebook into this one",
+             "Merge OTHER into NOTEBOOK. When both have a history: the union of their changes (every edit "
+             "once; a cell whose outputs changed on both sides keeps one side's). Otherwise a three-way "
+             "merge of the files, with --base or the common version found in the history. Exit 0 when "
+             "merged cleanly, 1 on true conflicts.")
+    sp.add_argument("notebook")
+    sp.add_argument("other")
+    sp.add_argument("-o", "--output", default=None, help="write the result (and its history) here instead")
+    sp.add_argument("--base", default=None,
+                    help="the common ancestor (forces a three-way merge of the files)")
+    sp.add_argument("--author", default=None)
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("config-git", cmd_config_git, "set up git merge and diff drivers for notebooks and histories",
+             "In the current repository: merge and diff drivers for *.ipynb and a merge driver for the "
+             "history sidecars (.git/config and .gitattributes).")
+    sp.add_argument("--disable", action="store_true", help="remove them again")
+    sp.add_argument("--path", default=None, help="a directory inside the repository (default: here)")
+
+    sp = add("squash", cmd_squash, "fold old changes into one (rewrites the history)",
+             "Replace the changes before REV (default: all) by one change; deleted content is dropped from "
+             "the history file. Copies elsewhere keep their history.")
+    sp.add_argument("notebook")
+    sp.add_argument("--before", default=None, metavar="REV")
+    sp.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    sp.add_argument("--author", default=None)
+
+    sp = add("purge", cmd_purge, "remove a text (a secret, a huge output) from every version",
+             "Remove every occurrence of TEXT from every version in the history file: characters of "
+             "sources and streams are deleted, output and metadata strings holding it become \"[purged]\". "
+             "Copies elsewhere keep their history.")
+    sp.add_argument("notebook")
+    sp.add_argument("--text", required=True)
+    sp.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    sp.add_argument("--author", default=None)
+
+    sp = add("mv", cmd_mv, "rename or move a notebook together with its history",
+             "Move NOTEBOOK to DEST (a file or a directory) with its history sidecar; uses git mv for files "
+             "git tracks.")
+    sp.add_argument("source")
+    sp.add_argument("dest")
+
+    sp = add("git-merge-driver", cmd_git_merge_driver, "(used by git) merge driver", hidden=True)
+    sp.add_argument("kind", choices=["notebook", "history"])
+    sp.add_argument("base")
+    sp.add_argument("ours")
+    sp.add_argument("theirs")
+    sp.add_argument("path")
+
+    sp = add("git-diff-driver", cmd_git_diff_driver, "(used by git) diff driver", hidden=True)
+    sp.add_argument("args", nargs="*")
+
+    sp = add("git-textconv-history", cmd_git_textconv, "(used by git) history as text", hidden=True)
+    sp.add_argument("file")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as e:
+        print(f"jupyter crdt {args.command}: {e}", file=sys.stderr)
+    except HistoryLockedError as e:
+        print(f"jupyter crdt {args.command}: {_locked_message(e.path)}", file=sys.stderr)
+    except (NotebookFormatError, HistoryFileError, RevisionError, FileNotFoundError, PermissionError,
+            NoCommonHistory) as e:
+        print(f"jupyter crdt {args.command}: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+    except BrokenPipeError:  # e.g. `jupyter crdt log NB | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
