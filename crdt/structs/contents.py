@@ -113,9 +113,10 @@ class ContentString:
         enc.write_var_string(self.s if offset == 0 else utf16_split(self.s, offset)[1])
 
 
-class ContentAny:
+class _ContentList:
+    """Content holding a list of values, one clock unit each."""
+
     __slots__ = ("arr",)
-    ref = 8
     countable = True
     mergeable = True
 
@@ -125,17 +126,24 @@ class ContentAny:
     def values(self) -> list:
         return self.arr
 
-    def splice(self, offset: int) -> ContentAny:
-        right = ContentAny(self.arr[offset:])
+    def splice(self, offset: int):
+        right = self.__class__(self.arr[offset:])
         self.arr = self.arr[:offset]
         return right
 
-    def merge(self, right: ContentAny) -> bool:
+    def merge(self, right) -> bool:
         self.arr = self.arr + right.arr
         return True
 
-    def copy(self) -> ContentAny:
-        return ContentAny(list(self.arr))
+    def copy(self):
+        return self.__class__(list(self.arr))
+
+
+class ContentAny(_ContentList):
+    """JSON-like values in lib0 ``any`` encoding (ref 8): what arrays and maps store."""
+
+    __slots__ = ()
+    ref = 8
 
     def write(self, enc: Encoder, offset: int) -> None:
         arr = self.arr
@@ -144,31 +152,11 @@ class ContentAny:
             enc.write_any(arr[i])
 
 
-class ContentJSON:
+class ContentJSON(_ContentList):
     """Legacy JSON content (ref 2): kept and re-encoded as it came."""
 
-    __slots__ = ("arr",)
+    __slots__ = ()
     ref = 2
-    countable = True
-    mergeable = True
-
-    def __init__(self, arr: list) -> None:
-        self.arr = arr
-
-    def values(self) -> list:
-        return self.arr
-
-    def splice(self, offset: int) -> ContentJSON:
-        right = ContentJSON(self.arr[offset:])
-        self.arr = self.arr[:offset]
-        return right
-
-    def merge(self, right: ContentJSON) -> bool:
-        self.arr = self.arr + right.arr
-        return True
-
-    def copy(self) -> ContentJSON:
-        return ContentJSON(list(self.arr))
 
     def write(self, enc: Encoder, offset: int) -> None:
         arr = self.arr

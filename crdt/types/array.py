@@ -6,7 +6,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..structs import contents as _contents
-from ..transaction import begin, finish
 from .base import (
     SharedType,
     check_index,
@@ -90,17 +89,8 @@ class Array(SharedType):
             self._prelim_view()[index:index] = values
             self._prelim = self._prelim_view()
             return
-        doc = self._transact()
-        index = check_index(self, index, allow_end=True)
-        tr = doc._tr
-        if tr is None:
-            tr = begin(doc)
-            try:
-                self._insert(tr, index, values)
-            finally:
-                finish(doc, tr)
-        else:
-            self._insert(tr, index, values)
+        self._transact()
+        self._run(self._insert, check_index(self, index, allow_end=True), values)
 
     def append(self, value: Any) -> None:
         """Add ``value`` at the end (after deleted items there too, like Yjs's ``push``)."""
@@ -115,16 +105,7 @@ class Array(SharedType):
             self._prelim_view().extend(values)
             self._prelim = self._prelim_view()
             return
-        doc = self._transact()
-        tr = doc._tr
-        if tr is None:
-            tr = begin(doc)
-            try:
-                self._push(tr, values)
-            finally:
-                finish(doc, tr)
-        else:
-            self._push(tr, values)
+        self._run(self._push, values)
 
     def _push(self, tr, values: list) -> None:
         index = self._length
@@ -136,20 +117,12 @@ class Array(SharedType):
         if self._is_prelim():
             del self._prelim_view()[index : index + length]
             return
-        doc = self._transact()
+        self._transact()
         if length <= 0:
             return
         if index < 0:
             index += self._length
-        tr = doc._tr
-        if tr is None:
-            tr = begin(doc)
-            try:
-                list_delete(tr, self, index, length)
-            finally:
-                finish(doc, tr)
-        else:
-            list_delete(tr, self, index, length)
+        self._run(list_delete, self, index, length)
 
     def __delitem__(self, index: int) -> None:
         self.delete(check_index(self, index) if not self._is_prelim() else index, 1)

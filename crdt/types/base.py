@@ -19,6 +19,7 @@ from ..structs.contents import (
     utf16_offset,
 )
 from ..structs.item import Item, get_item_clean_start
+from ..transaction import begin, finish
 
 MAX_MARKERS = 8
 
@@ -98,6 +99,18 @@ class SharedType:
         if doc is None:
             raise RuntimeError("this shared type is not part of a document yet")
         return doc
+
+    def _run(self, fn: Callable, *args: Any) -> Any:
+        """``fn(transaction, *args)`` in the open transaction, or in a new one."""
+        doc = self._transact()
+        tr = doc._tr
+        if tr is not None:
+            return fn(tr, *args)
+        tr = begin(doc)
+        try:
+            return fn(tr, *args)
+        finally:
+            finish(doc, tr)
 
     # -- observers -------------------------------------------------------------------------------
 

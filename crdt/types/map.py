@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..structs import contents as _contents
-from ..transaction import begin, finish
 from .base import SharedType, item_value, map_delete, map_set, plain_value
 
 
@@ -100,7 +99,7 @@ class Map(SharedType):
                 self._prelim = {}
             self._prelim[key] = value
             return
-        self._run(map_set, key, value)
+        self._run(map_set, self, key, value)
 
     def set(self, key: str, value: Any) -> None:
         self[key] = value
@@ -111,7 +110,7 @@ class Map(SharedType):
             return
         if key not in self:
             raise KeyError(key)
-        self._run(map_delete, key)
+        self._run(map_delete, self, key)
 
     def pop(self, key: str, *default: Any) -> Any:
         if key in self:
@@ -135,18 +134,6 @@ class Map(SharedType):
         with doc.transact():
             for k in self.keys():
                 del self[k]
-
-    def _run(self, fn, *args) -> None:
-        doc = self._transact()
-        tr = doc._tr
-        if tr is None:
-            tr = begin(doc)
-            try:
-                fn(tr, self, *args)
-            finally:
-                finish(doc, tr)
-        else:
-            fn(tr, self, *args)
 
 
 def _read_map(dec) -> Map:

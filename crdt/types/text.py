@@ -18,7 +18,6 @@ from ..structs.contents import (
     utf16_offset,
 )
 from ..structs.item import Item, split_item, try_merge_with_lefts
-from ..transaction import begin, finish
 from .base import SharedType, insert_point, list_delete, locate, shift_markers, split_at
 
 
@@ -116,18 +115,10 @@ class Text(SharedType):
         doc = self._transact()
         if index < 0 or index > self._length:
             raise IndexError("index out of range")
-        tr = doc._tr
-        if tr is None:
-            if not doc._observed and not doc._after_transaction and not self._has_formatting:
-                if self._append_fast(doc, index, text):
-                    return
-            tr = begin(doc)
-            try:
-                self._insert(tr, index, text)
-            finally:
-                finish(doc, tr)
-        else:
-            self._insert(tr, index, text)
+        if doc._tr is None and not doc._observed and not doc._after_transaction and not self._has_formatting:
+            if self._append_fast(doc, index, text):
+                return
+        self._run(self._insert, index, text)
 
     def __iadd__(self, text: str) -> Text:
         self.insert(len(self), text)
@@ -140,18 +131,10 @@ class Text(SharedType):
             return
         if index < 0 or index + length > self._length:
             raise IndexError("delete range out of bounds")
-        tr = doc._tr
-        if tr is None:
-            if not doc._observed and not doc._after_transaction and not self._has_formatting:
-                if self._delete_fast(doc, index, length):
-                    return
-            tr = begin(doc)
-            try:
-                list_delete(tr, self, index, length)
-            finally:
-                finish(doc, tr)
-        else:
-            list_delete(tr, self, index, length)
+        if doc._tr is None and not doc._observed and not doc._after_transaction and not self._has_formatting:
+            if self._delete_fast(doc, index, length):
+                return
+        self._run(list_delete, self, index, length)
 
     def clear(self) -> None:
         self.delete(0, len(self))
