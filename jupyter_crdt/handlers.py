@@ -1,0 +1,461 @@
+"""HTTP and websocket handlers: thin shells over :mod:`jupyter_crdt.rooms`.
+
+The collaboration protocol of JupyterLab's reference server (so ``@jupyter/docprovider`` works as is):
+
+- ``PUT /api/collaboration/session/{path}`` with ``{"format", "type"}`` →
+  ``{"format", "type", "fileId", "sessionId", "readOnly"}`` (200 known file, 201 newly indexed, 404 no
+  such file). ``sessionId`` is the document's history's (stable across restarts); ``readOnly`` is ours.
+- ``/api/collaboration/room/{format}:{type}:{fileId}`` (websocket): y-protocols sync and awareness, the
+  JSON channel (type 2: ``save`` requests and replies, durable acks, errors). Close codes: 4404 the file
+  does not exist, 4400 a document type that is not served, 1007 malformed input, 1009 a frame over
+  ``max_message_size`` (tornado), 4500 a server error while loading.
+- ``/api/collaboration/fork/…``, ``/timeline/…``, ``/undo_redo/…``: see the handlers below.
+
+Our own API lives under ``/api/crdt/`` (``docs/rest-api.md``).
+
+Every handler authenticates, and authorizes on the ``contents`` resource: ``read`` to open a session,
+sync and follow a document, ``write`` to change it (checked per connection; a read-only connection's
+updates are refused by its room).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol13
+
+import crdt
+
+from .loaders import FileGone
+from .rooms import (
+    CLOSE_INVALID_DATA,
+    CLOSE_NOT_FOUND,
+    CLOSE_SERVER_ERROR,
+    Room,
+    RoomManager,
+)
+
+AUTH_RESOURCE = "contents"
+#: Close reasons must fit in a control frame (123 bytes of UTF-8).
+_MAX_REASON = 120
+
+
+def _reason(text: str) -> str:
+    data = text.encode("utf-8")[:_MAX_REASON]
+    return data.decode("utf-8", "ignore")
+
+
+async def _can(handler: JupyterHandler, action: str) -> bool:
+    user = handler.current_user
+    if not user:
+        return False
+    return bool(await ensure_async(handler.authorizer.is_authorized(handler, user, action, AUTH_RESOURCE)))
+
+
+def _api_path(path: str) -> str:
+    """A contents API path: relative, without a leading slash (JupyterLab's timeline sends one)."""
+    return path.strip("/")
+
+
+def _author(handler: JupyterHandler) -> str:
+    user = handler.current_user
+    return getattr(user, "username", None) or str(user)
+
+
+class _ManagedHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, manager: RoomManager) -> None:
+        self.manager = manager
+
+    @property
+    def file_id_manager(self) -> Any:
+        return self.settings["file_id_manager"]
+
+
+class SessionHandler(_ManagedHandler):
+    """``PUT /api/collaboration/session/{path}``: the ids a client needs to join a document's room."""
+
+    @web.authenticated
+    @authorized("read")
+    async def put(self, path: str) -> None:
+        path = _api_path(path)
+        try:
+            body = json.loads(self.request.body or b"{}")
+            file_format = str(body["format"])
+            file_type = str(body["type"])
+        except (ValueError, KeyError, TypeError):
+            raise web.HTTPError(400, "expected a JSON body with 'format' and 'type'") from None
+        status = 200
+        file_id = self.file_id_manager.get_id(path)
+        if file_id is None:
+            file_id = self.file_id_manager.index(path)
+            if file_id is None:
+                raise web.HTTPError(404, f"File {path!r} does not exist")
+            status = 201
+        try:
+            room = await self.manager.get(file_format, file_type, file_id)
+        except FileGone:
+            raise web.HTTPError(404, f"File {path!r} does not exist") from None
+        except LookupError as e:
+            raise web.HTTPError(400, str(e)) from None
+        writable = await _can(self, "write") and not room.read_only_on_disk
+        self.set_status(status)
+        self.finish(json.dumps({
+            "format": file_format,
+            "type": file_type,
+            "fileId": file_id,
+            "sessionId": room.session_id,
+            "readOnly": not writable,
+        }))
+
+
+class _DrainingProtocol(WebSocketProtocol13):
+    """tornado's protocol, except that aborting a connection (after a frame over the size limit)
+    first reads and discards what the peer is still sending, for a few seconds at most.
+
+    tornado answers an oversized frame with close code 1009 and then closes the socket at once; with
+    the rest of the frame unread, the kernel resets the connection and the peer never sees the close
+    frame or its reason. Draining first lets the close frame arrive.
+    """
+
+    _draining = False
+
+    def _abort(self) -> None:
+        stream = self.stream
+        if self._draining:
+            return  # the drain ends with the real abort
+        if stream is None or stream.closed():
+            super()._abort()
+            return
+        self._draining = True
+        self.client_terminated = True  # stops tornado's frame loop: we read the rest ourselves
+        asyncio.ensure_future(self._drain_then_abort(stream))
+
+    async def _drain_then_abort(self, stream: Any) -> None:
+        async def drain() -> None:
+            while True:
+                await stream.read_bytes(1 << 16, partial=True)
+
+        with contextlib.suppress(StreamClosedError, asyncio.TimeoutError, OSError):
+            await asyncio.wait_for(drain(), 5)
+        WebSocketProtocol13._abort(self)
+
+
+class RoomHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """``/api/collaboration/room/{format}:{type}:{fileId}``: one peer of a room."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, manager: RoomManager) -> None:
+        self.manager = manager
+        self.room: Room | None = None
+        self.author = ""
+        self.can_write = False
+        self._closed = False
+
+    def set_default_headers(self) -> None:
+        """JupyterHandler's headers make no sense on a websocket upgrade."""
+
+    def get_compression_options(self) -> Any:
+        return self.settings.get("websocket_compression_options", None)
+
+    def get_websocket_protocol(self) -> Any:
+        protocol = super().get_websocket_protocol()
+        if isinstance(protocol, WebSocketProtocol13):
+            return _DrainingProtocol(self, False, protocol.params)
+        return protocol
+
+    @ws_authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if not await _can(self, "read"):
+            raise web.HTTPError(403)
+        self.can_write = await _can(self, "write")
+        self.author = _author(self)
+        await super().get(*args, **kwargs)
+
+    async def open(self, room_id: str) -> None:  # type: ignore[override]
+        super().open()
+        try:
+            room = await self.manager.get_by_id(room_id)
+        except FileGone:
+            self.close(CLOSE_NOT_FOUND, _reason(f"file of room {room_id} not found"))
+            return
+        except LookupError as e:
+            self.close(4400, _reason(str(e)))
+            return
+        except Exception as e:  # noqa: BLE001
+            self.log.exception("jupyter_crdt: loading room %s failed", room_id)
+            self.close(CLOSE_SERVER_ERROR, _reason(f"error initializing: {e}"))
+            return
+        if self._closed:
+            return
+        if room.read_only_on_disk or room.read_only:
+            self.can_write = False
+        claimed = self.get_query_argument("sessionId", "")
+        if claimed and claimed != room.session_id:
+            self.log.info("jupyter_crdt: %s joins %s with session %s (current %s): its state will be "
+                          "checked and reconciled if foreign", self.author, room_id, claimed, room.session_id)
+        self.room = room
+        room.join(self)
+
+    def on_message(self, message: str | bytes) -> None:
+        room = self.room
+        if room is None or self._closed:
+            return
+        if isinstance(message, str):
+            self.close(CLOSE_INVALID_DATA, "text frames are not part of the protocol")
+            return
+        try:
+            room.receive(self, bytes(message))
+        except crdt.DecodeError as e:
+            self.log.warning("jupyter_crdt: closing %s's connection to %s: %s", self.author, room.room_id, e)
+            self.close(CLOSE_INVALID_DATA, _reason(f"malformed message: {e}"))
+        except Exception as e:  # noqa: BLE001 - one bad peer never takes the room down
+            self.log.exception("jupyter_crdt: message from %s to %s failed", self.author, room.room_id)
+            self.close(1011, _reason(f"internal error: {type(e).__name__}"))
+
+    def on_close(self) -> None:
+        self._closed = True
+        if self.room is not None:
+            self.room.leave(self)
+
+    # -- Peer ------------------------------------------------------------------------------------
+
+    def send(self, frame: bytes) -> None:
+        if self._closed or self.ws_connection is None:
+            return
+        try:
+            self.write_message(frame, binary=True)
+        except WebSocketClosedError:
+            self._closed = True
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.room is not None:
+            self.room.leave(self)
+        super().close(code, reason)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+class ForkHandler(_ManagedHandler):
+    """``/api/collaboration/fork/{roomId}``: the reference's fork API, over in-memory copies.
+
+    ``GET`` lists the forks of a room, ``PUT`` makes one (``{"title", "description", "synchronize"}``;
+    a fork is a room of its own, ``{format}:{type}:{fileId}`` of the original with a fork id), ``DELETE
+    /fork/{forkId}?merge=true`` merges it back (CRDT merge: a fork shares the original's history) and
+    drops it.
+    """
+
+    forks: dict[str, dict] = {}
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self, root_id: str) -> None:
+        self.finish({fid: info for fid, info in self.forks.items() if info["root_roomid"] == root_id})
+
+    @web.authenticated
+    @authorized("write")
+    async def put(self, root_id: str) -> None:
+        root = await self._room(root_id)
+        body = self.get_json_body() or {}
+        fork_id = uuid.uuid4().hex
+        info = {
+            "root_roomid": root_id,
+            "synchronize": bool(body.get("synchronize", False)),
+            "title": body.get("title", ""),
+            "description": body.get("description", ""),
+        }
+        fork = self.manager.fork(root, fork_id, info["synchronize"])
+        await fork.initialize()
+        self.forks[fork_id] = info
+        self.set_status(201)
+        self.finish(json.dumps({"sessionId": fork.session_id, "fork_roomid": fork_id, "fork_info": info}))
+
+    @web.authenticated
+    @authorized("write")
+    async def delete(self, fork_id: str) -> None:
+        info = self.forks.pop(fork_id, None)
+        fork = self.manager.forks.get(fork_id)
+        if info is None or fork is None:
+            self.set_status(404)
+            self.finish({"code": 404, "error": "Fork room not found"})
+            return
+        if self.get_query_argument("merge", "false") == "true":
+            root = await self._room(info["root_roomid"])
+            root.doc.apply_update(fork.doc.encode_state_as_update(root.doc.encode_state_vector()),
+                                  origin=_author(self))
+        await self.manager.drop_fork(fork_id)
+        self.set_status(200)
+        self.finish(json.dumps({"status": "deleted"}))
+
+    async def _room(self, room_id: str) -> Room:
+        try:
+            file_format, file_type, file_id = room_id.split(":", 2)
+            return await self.manager.get(file_format, file_type, file_id)
+        except (ValueError, LookupError, FileGone):
+            raise web.HTTPError(404, "Root room not found") from None
+
+
+class TimelineHandler(_ManagedHandler):
+    """``GET /api/collaboration/timeline/{path}?format=&type=``: the document's versions, for
+    JupyterLab's timeline slider.
+
+    Answers ``{"roomId", "timestamps", "forkRoom", "sessionId"}``: one timestamp per recorded change,
+    and a *timeline room* (a read-only copy the slider's client connects to). ``undo_redo`` moves that
+    copy through the versions; ``restore`` makes the room's current content the version shown (a new
+    change, so nothing is lost: the versions after it stay in the history).
+    """
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self, path: str) -> None:
+        path = _api_path(path)
+        file_format = self.get_query_argument("format")
+        file_type = self.get_query_argument("type")
+        file_id = self.file_id_manager.get_id(path) or self.file_id_manager.index(path)
+        if file_id is None:
+            raise web.HTTPError(404, "Room not found")
+        try:
+            room = await self.manager.get(file_format, file_type, file_id)
+        except (LookupError, FileGone):
+            raise web.HTTPError(404, "Room not found") from None
+        timeline = await self.manager.timeline(room)
+        self.finish(json.dumps({
+            "roomId": room.room_id,
+            "timestamps": timeline.timestamps,
+            "forkRoom": timeline.room_id,
+            "sessionId": timeline.session_id,
+        }))
+
+
+class UndoRedoHandler(_ManagedHandler):
+    """``PUT /api/collaboration/undo_redo/{roomId}?action=undo|redo|restore&steps=N&forkRoom=ID``."""
+
+    @web.authenticated
+    @authorized("read")
+    async def put(self, room_id: str) -> None:
+        action = self.get_query_argument("action", "")
+        fork_id = self.get_query_argument("forkRoom", "")
+        try:
+            steps = int(self.get_query_argument("steps", "1") or 1)
+        except ValueError:
+            raise web.HTTPError(400, "steps must be an integer") from None
+        timeline = self.manager.timelines.get(fork_id)
+        if timeline is None:
+            self.set_status(404)
+            self.finish({"code": 404, "error": "Fork document not found"})
+            return
+        if action in ("undo", "redo"):
+            moved = timeline.move(-steps if action == "undo" else steps)
+            if not moved:
+                self.finish({"error": f"No more {action} operations available"})
+                return
+            self.finish({"status": "undone" if action == "undo" else "redone"})
+        elif action == "restore":
+            if not await _can(self, "write"):
+                raise web.HTTPError(403)
+            timeline.restore(_author(self))
+            await self.manager.drop_timeline(fork_id)
+            self.finish({"code": 200, "status": "Document restored successfully"})
+        else:
+            raise web.HTTPError(400, f"unknown action {action!r}")
+
+
+class CrdtApiHandler(_ManagedHandler):
+    """``/api/crdt/{what}/{path}``: our own API (``docs/rest-api.md``)."""
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self, what: str, path: str) -> None:
+        room = await self._room(path)
+        if what == "log":
+            records = room.store.records()
+            self.finish(json.dumps({
+                "path": path,
+                "sessionId": room.session_id,
+                "changes": [
+                    {"seq": i + 1, "author": r.author, "time": r.time, "size": len(r.update)}
+                    for i, r in enumerate(records)
+                ],
+            }))
+        elif what == "document":
+            self.finish(json.dumps({"path": path, "content": room.model.export(room.doc)}))
+        elif what == "status":
+            self.finish(json.dumps({
+                "path": path,
+                "roomId": room.room_id,
+                "sessionId": room.session_id,
+                "peers": [getattr(p, "author", "") for p in room.peers],
+                "changes": len(room.store.records()),
+                "dirty": bool(room.doc.get_map("state").get("dirty")),
+                "readOnly": room.read_only_on_disk,
+                "diskModified": str(room.loader.disk.last_modified) if room.loader else None,
+            }))
+        else:
+            raise web.HTTPError(404, f"unknown endpoint {what!r}")
+
+    @web.authenticated
+    @authorized("write")
+    async def post(self, what: str, path: str) -> None:
+        room = await self._room(path)
+        if what == "save":
+            status = await room.save()
+            self.finish(json.dumps({"status": status}))
+        elif what == "restore":
+            body = self.get_json_body() or {}
+            try:
+                seq = int(body["seq"])
+            except (KeyError, TypeError, ValueError):
+                raise web.HTTPError(400, "expected {\"seq\": N}") from None
+            room.restore(seq, _author(self))
+            self.finish(json.dumps({"status": "restored", "seq": seq}))
+        else:
+            raise web.HTTPError(404, f"unknown endpoint {what!r}")
+
+    async def _room(self, path: str) -> Room:
+        path = _api_path(path)
+        file_type = self.get_query_argument("type", "notebook" if path.endswith(".ipynb") else "file")
+        file_format = "json" if file_type == "notebook" else "text"
+        file_id = self.file_id_manager.get_id(path) or self.file_id_manager.index(path)
+        if file_id is None:
+            raise web.HTTPError(404, f"File {path!r} does not exist")
+        try:
+            return await self.manager.get(file_format, file_type, file_id)
+        except FileGone:
+            raise web.HTTPError(404, f"File {path!r} does not exist") from None
+        except LookupError as e:
+            raise web.HTTPError(400, str(e)) from None
+
+
+def handlers(manager: RoomManager) -> list[tuple[str, type, dict]]:
+    """The URL patterns of the extension (relative to the server's base URL)."""
+    kw = {"manager": manager}
+    return [
+        (r"/api/collaboration/session/(.*)", SessionHandler, kw),
+        (r"/api/collaboration/room/(.*)", RoomHandler, kw),
+        (r"/api/collaboration/fork/(.*)", ForkHandler, kw),
+        (r"/api/collaboration/timeline/(.*)", TimelineHandler, kw),
+        (r"/api/collaboration/undo_redo/(.*)", UndoRedoHandler, kw),
+        (r"/api/crdt/(log|document|status|save|restore)/(.*)", CrdtApiHandler, kw),
+    ]
+
+
+__all__ = ["handlers"]

@@ -1,0 +1,400 @@
+"""Where a room's accepted updates are kept: the :class:`HistoryStore` interface and two stores.
+
+A room appends every accepted update (with its author) before broadcasting it, and calls
+:meth:`HistoryStore.flush` to make appended updates durable; once ``flush`` returns, the updates
+appended before it survive a crash (the room then acknowledges them to their senders). A store also
+keeps the document's *session id*, created with the store, so a server restart with its history intact
+keeps the id and clients that reconnect are recognised, plus a few small facts about the document
+(:meth:`HistoryStore.get_meta`), such as which update the file on disk was last saved at.
+
+- :class:`NotebookHistoryStore`: a notebook's history in the project's history format
+  (:mod:`crdt.history`, :mod:`jupyter_crdt.histories`): the sidecar ``.NAME.crdt`` beside the
+  ``.ipynb``, with changes grouped by author, the ``written`` branch marking what the file holds, and
+  the session id in its header. The ``jupyter crdt`` command line reads the same file.
+- :class:`LogStore`: for text files (the history format is notebook-specific for now), a sidecar
+  ``.NAME.crdtlog``: a header, then framed records (length, CRC-32, msgpack body), appended and
+  fsynced; a torn tail (a crash mid-write) is cut off on load, losing at most the record being written.
+  Locked with ``flock`` so two servers never write one log.
+- :class:`MemoryStore`: nothing on disk (history disabled, or a contents manager without files).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import struct
+import time
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgpack
+
+_HEADER = b"JUPYTER-CRDT-LOG 1\n"
+_FRAME = struct.Struct("<II")  # body length, CRC-32 of body
+#: Records larger than this are treated as corruption when reading.
+_MAX_RECORD = 1 << 31
+
+
+@dataclass
+class Record:
+    """One accepted update."""
+
+    update: bytes
+    author: str
+    time: float
+
+
+@dataclass
+class Loaded:
+    """What a store held when it was opened."""
+
+    records: list[Record] = field(default_factory=list)
+    base: bytes | None = None
+    """The update the document was first loaded from disk with (the start of this history)."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    repaired: bool = False
+    """Whether a torn or corrupt tail was cut off."""
+
+
+class HistoryStore(Protocol):
+    """What a room needs from its history (see the module docstring)."""
+
+    session_id: str
+    """Stable for as long as this history exists."""
+
+    def load(self) -> Loaded: ...
+
+    def set_base(self, update: bytes) -> None:
+        """Record the update the document was created with (called once, on a new history)."""
+
+    def append(self, update: bytes, author: str) -> int:
+        """Append an accepted update; returns its sequence number (1, 2, ...)."""
+
+    async def flush(self) -> int:
+        """Make everything appended so far durable; returns the last durable sequence number."""
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Remember a small fact (durable with the next flush)."""
+
+    def get_meta(self, key: str, default: Any = None) -> Any: ...
+
+    def records(self) -> list[Record]:
+        """Every update appended so far (loaded and new), oldest first."""
+
+    def position(self) -> Any:
+        """A marker of everything appended so far (for :meth:`mark_saved`)."""
+
+    def mark_saved(self, position: Any, digest: str) -> None:
+        """The file on disk now holds the document as it was at ``position``."""
+
+    def saved_update(self) -> bytes | None:
+        """The document as it was last saved (an update from scratch), or None if unknown."""
+
+    def close(self) -> None: ...
+
+
+class _SeqSaved:
+    """``position``/``mark_saved``/``saved_update`` for stores that number their records."""
+
+    def position(self) -> int:
+        return len(self.records())  # type: ignore[attr-defined]
+
+    def mark_saved(self, position: int, digest: str) -> None:
+        self.set_meta("saved_seq", position)  # type: ignore[attr-defined]
+        self.set_meta("saved_digest", digest)  # type: ignore[attr-defined]
+
+    def saved_update(self) -> bytes | None:
+        from crdt import merge_updates
+
+        seq = self.get_meta("saved_seq")  # type: ignore[attr-defined]
+        if seq is None:
+            return None
+        updates = [r.update for r in self.records()[:seq]]  # type: ignore[attr-defined]
+        return merge_updates(updates) if updates else None
+
+
+class MemoryStore(_SeqSaved):
+    """A history kept in memory only; its session id is this server process's."""
+
+    _process_session = uuid.uuid4().hex
+
+    def __init__(self) -> None:
+        self.session_id = self._process_session
+        self._records: list[Record] = []
+        self._meta: dict[str, Any] = {}
+        self._base: bytes | None = None
+
+    def load(self) -> Loaded:
+        return Loaded(list(self._records), self._base, dict(self._meta))
+
+    def set_base(self, update: bytes) -> None:
+        self._base = update
+
+    def append(self, update: bytes, author: str) -> int:
+        self._records.append(Record(update, author, time.time()))
+        return len(self._records)
+
+    async def flush(self) -> int:
+        return len(self._records)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._meta[key] = value
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        return self._meta.get(key, default)
+
+    def records(self) -> list[Record]:
+        return self._records
+
+    def close(self) -> None:
+        pass
+
+
+class StoreLocked(RuntimeError):
+    """Another process holds this history's lock."""
+
+
+def sidecar_path(os_path: str) -> str:
+    """Where the history of the file at ``os_path`` lives."""
+    head, tail = os.path.split(os_path)
+    return os.path.join(head, f".{tail}.crdtlog")
+
+
+class LogStore(_SeqSaved):
+    """A history in an append-only sidecar file (see the module docstring)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._records: list[Record] = []
+        self._meta: dict[str, Any] = {}
+        self._base: bytes | None = None
+        self._buffer: list[bytes] = []
+        self._appended = 0
+        self._durable = 0
+        self.session_id = ""
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    def load(self) -> Loaded:
+        """Open (creating if needed), lock, read, and cut off a torn tail."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreLocked(f"{self.path} is in use by another process") from None
+        self._fd = fd
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read()
+        loaded = Loaded()
+        good = 0
+        if data.startswith(_HEADER):
+            pos = good = len(_HEADER)
+            while pos + _FRAME.size <= len(data):
+                length, crc = _FRAME.unpack_from(data, pos)
+                start = pos + _FRAME.size
+                end = start + length
+                if length > _MAX_RECORD or end > len(data):
+                    break
+                body = data[start:end]
+                if zlib.crc32(body) != crc:
+                    break
+                try:
+                    self._take(msgpack.unpackb(body, raw=False), loaded)
+                except (ValueError, TypeError, KeyError, msgpack.UnpackException):
+                    break
+                pos = good = end
+        if good != len(data) or not data:
+            loaded.repaired = bool(data) and good != len(data)
+            if good == 0:
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, _HEADER)
+                self.session_id = uuid.uuid4().hex
+                self._write_now({"k": "s", "id": self.session_id})
+            else:
+                os.ftruncate(fd, good)
+            os.fsync(fd)
+        os.lseek(fd, 0, os.SEEK_END)
+        if not self.session_id:
+            self.session_id = uuid.uuid4().hex
+            self._write_now({"k": "s", "id": self.session_id})
+            os.fsync(fd)
+        loaded.records = list(self._records)
+        loaded.base = self._base
+        loaded.meta = dict(self._meta)
+        self._appended = self._durable = len(self._records)
+        return loaded
+
+    def _take(self, rec: dict, loaded: Loaded) -> None:
+        kind = rec["k"]
+        if kind == "s":
+            self.session_id = rec["id"]
+        elif kind == "u":
+            self._records.append(Record(rec["u"], rec["a"], rec["t"]))
+        elif kind == "b":
+            self._base = rec["u"]
+        elif kind == "m":
+            self._meta[rec["key"]] = rec["v"]
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _frame(self, rec: dict) -> bytes:
+        body = msgpack.packb(rec, use_bin_type=True)
+        return _FRAME.pack(len(body), zlib.crc32(body)) + body
+
+    def _write_now(self, rec: dict) -> None:
+        assert self._fd is not None
+        os.write(self._fd, self._frame(rec))
+
+    def set_base(self, update: bytes) -> None:
+        self._base = update
+        self._buffer.append(self._frame({"k": "b", "u": update}))
+
+    def append(self, update: bytes, author: str) -> int:
+        rec = Record(update, author, time.time())
+        self._records.append(rec)
+        self._buffer.append(self._frame({"k": "u", "u": update, "a": author, "t": rec.time}))
+        self._appended += 1
+        return self._appended
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._meta[key] = value
+        self._buffer.append(self._frame({"k": "m", "key": key, "v": value}))
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        return self._meta.get(key, default)
+
+    def records(self) -> list[Record]:
+        return self._records
+
+    async def flush(self) -> int:
+        """Write the buffered records and fsync (in a worker thread, off the event loop)."""
+        import asyncio
+
+        if not self._buffer:
+            return self._durable
+        data = b"".join(self._buffer)
+        self._buffer.clear()
+        upto = self._appended
+        fd = self._fd
+        if fd is None:
+            return self._durable
+        await asyncio.to_thread(_write_all_and_sync, fd, data)
+        self._durable = max(self._durable, upto)
+        return self._durable
+
+    def flush_sync(self) -> None:
+        """Write and fsync what is buffered, blocking (used when closing)."""
+        if self._buffer and self._fd is not None:
+            data = b"".join(self._buffer)
+            self._buffer.clear()
+            _write_all_and_sync(self._fd, data)
+            self._durable = self._appended
+
+    def close(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.flush_sync()
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+
+def _write_all_and_sync(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+    os.fsync(fd)
+
+
+class NotebookHistoryStore:
+    """A notebook's history in the project's history format, through :mod:`jupyter_crdt.histories`
+    (the sidecar ``.NAME.crdt``, shared with the ``jupyter crdt`` command line).
+
+    Accepted updates are grouped into changes by author (``crdt.ChangeGrouper``) and every
+    :meth:`flush` records the open group and appends it durably, so an acknowledged edit is always in
+    the sidecar. The ``written`` branch marks what the ``.ipynb`` holds (:meth:`mark_saved`).
+    """
+
+    def __init__(self, notebook_path: str) -> None:
+        self.path = notebook_path
+        self.nh: Any = None
+        self.session_id = ""
+        self._appended = 0
+        self._durable = 0
+        self._meta: dict[str, Any] = {}
+        self._lock: Any = None
+
+    def load(self) -> Loaded:
+        from crdt.history_file import HistoryLockedError
+
+        from .histories import NotebookHistory
+
+        try:
+            self.nh = NotebookHistory.open(self.path, author="server", sync=False)
+        except HistoryLockedError as e:
+            raise StoreLocked(str(e)) from None
+        self.session_id = self.nh.session_id or ""
+        history = self.nh.history
+        changes = history.changes
+        base = changes[0].update if len(changes) else None
+        # The document of main in one update (checkpoints make this fast); records() has the changes.
+        main = Record(history.update_at(self.nh.main), "history", 0.0) if len(changes) else None
+        return Loaded(records=[main] if main else [], base=base, meta={})
+
+    def set_base(self, update: bytes) -> None:
+        """Not needed: a history starts with the import of the file."""
+
+    def append(self, update: bytes, author: str) -> int:
+        self.nh.record_update(update, author, apply=False)
+        self._appended += 1
+        return self._appended
+
+    async def flush(self) -> int:
+        import asyncio
+
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            upto = self._appended
+            if upto != self._durable:
+                self.nh.flush()
+            self._durable = upto
+            return upto
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._meta[key] = value  # kept in memory only
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        return self._meta.get(key, default)
+
+    def records(self) -> list[Record]:
+        self.nh.flush_edits()
+        history = self.nh.history
+        return [Record(c.update, c.author, c.time) for c in history.log(self.nh.main)]
+
+    def position(self) -> Any:
+        self.nh.flush_edits()
+        return self.nh.main
+
+    def mark_saved(self, position: Any, digest: str) -> None:
+        from .histories import WRITTEN
+
+        self.nh.history.set_branch(WRITTEN, position)
+
+    def saved_update(self) -> bytes | None:
+        written = self.nh.written
+        return None if written is None else self.nh.history.update_at(written)
+
+    def close(self) -> None:
+        if self.nh is not None:
+            self.nh.close()
+            self.nh = None

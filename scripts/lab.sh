@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Sets up everything on a fresh machine and starts JupyterLab with jupyter-crdt on the examples folder.
+# Usage: bash scripts/lab.sh [extra jupyter lab options]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+# shellcheck disable=SC1091
+source .venv/bin/activate
+python -m pip install --quiet --disable-pip-version-check -e .
+
+exec jupyter lab --ServerApp.root_dir=examples --ServerApp.ip=127.0.0.1 "$@"

@@ -1,0 +1,100 @@
+"""Done-when 5: a read-only user syncs and follows live; its updates are refused, with a reason on the
+JSON channel, and the file is unchanged. A file not writable on disk is read-only for everyone."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from .client import CollabClient, http, wait_until
+from .conftest import run
+
+
+def test_reader_follows_live_but_cannot_write(server, unique_name):
+    path = f"{unique_name}.txt"
+    (server.root / path).write_text("shared text\n")
+
+    async def main():
+        writer = await CollabClient(server, path, token="user-alice").connect()
+        reader = CollabClient(server, path, token="reader-bob")
+        info = await reader.open_session()
+        assert info["readOnly"] is True
+        await reader.connect()
+        assert str(reader.text) == "shared text\n"
+        writer.text.insert(0, "live: ")
+        await wait_until(lambda: str(reader.text) == "live: shared text\n", what="the reader to follow")
+        await wait_until(lambda: (server.root / path).read_text() == "live: shared text\n", what="save")
+
+        reader.text.insert(0, "EVIL ")
+        await wait_until(lambda: reader.errors(), what="the refusal")
+        assert reader.errors()[0]["code"] == "read_only"
+        assert not reader.closed
+        # Nothing reached the room: the writer's next edit is all that arrives, and the file stays clean.
+        writer.text.insert(len(writer.text), "end\n")
+        await wait_until(lambda: str(reader.text).endswith("end\n"), what="the reader to keep following")
+        await wait_until(lambda: (server.root / path).read_text() == "live: shared text\nend\n",
+                         what="save after the writer's edit")
+        assert "EVIL" not in str(writer.text)
+        code, doc = await http(server, "GET", f"/api/crdt/document/{path}")
+        assert code == 200 and "EVIL" not in doc["content"]
+        # A reader cannot save either.
+        assert await reader.save() == "failed"
+        await reader.close()
+        await writer.close()
+
+    run(main())
+
+
+def test_reader_cannot_use_write_endpoints(server, unique_name):
+    path = f"{unique_name}.txt"
+    (server.root / path).write_text("x")
+
+    async def main():
+        code, _ = await http(server, "POST", f"/api/crdt/save/{path}", {}, token="reader-bob")
+        assert code == 403
+        code, _ = await http(server, "GET", f"/api/crdt/log/{path}", token="reader-bob")
+        assert code == 200
+        code, _ = await http(server, "GET", f"/api/crdt/log/{path}", token="nobody")
+        assert code == 403
+
+    run(main())
+
+
+def test_file_not_writable_on_disk_is_read_only(server, unique_name):
+    path = f"{unique_name}.txt"
+    target = server.root / path
+    target.write_text("locked\n")
+    os.chmod(target, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+
+    async def main():
+        alice = CollabClient(server, path, token="user-alice")
+        info = await alice.open_session()
+        assert info["readOnly"] is True
+        await alice.connect()
+        alice.text.insert(0, "changed ")
+        await wait_until(lambda: alice.errors(), what="the refusal")
+        assert alice.errors()[0]["code"] == "read_only"
+        assert target.read_text() == "locked\n"
+        await alice.close()
+
+    try:
+        run(main())
+    finally:
+        os.chmod(target, 0o644)
+
+
+def test_refuses_to_run_beside_jupyter_server_ydoc(tmp_path):
+    """Both would serve /api/collaboration: with jupyter_server_ydoc enabled, ours stays out, saying why."""
+    from .server import JupyterServer
+
+    enabled = '{"jupyter_crdt": True, "jupyter_server_fileid": True, "jupyter_server_ydoc": True}'
+    srv = JupyterServer(tmp_path / "home", extra_args=[f"--ServerApp.jpserver_extensions={enabled}"])
+    (srv.root / "a.txt").write_text("a")
+    srv.start()
+    try:
+        code, _ = srv.request("PUT", "/api/collaboration/session/a.txt", {"format": "text", "type": "file"})
+        assert code == 404
+        log = srv.log()
+        assert "jupyter_server_ydoc" in log and "disable one of them" in log
+    finally:
+        srv.stop()

@@ -1,0 +1,135 @@
+"""The REST side: ``/api/crdt/…`` over a room's history, and the reference frontend's fork,
+timeline and undo_redo endpoints (so JupyterLab's timeline slider and fork API work, never 404)."""
+
+from __future__ import annotations
+
+from .client import CollabClient, http, wait_until
+from .conftest import run
+
+
+def test_log_document_status_and_restore(server, unique_name):
+    path = f"{unique_name}.txt"
+    (server.root / path).write_text("version one\n")
+
+    async def main():
+        a = await CollabClient(server, path, token="user-alice").connect()
+        a.text.insert(len(a.text), "alice line\n")
+        await wait_until(lambda: a.is_acked(), what="ack")
+        code, log = await http(server, "GET", f"/api/crdt/log/{path}")
+        assert code == 200
+        authors = [c["author"] for c in log["changes"]]
+        assert authors[0] == "disk" and "alice" in authors
+        code, doc = await http(server, "GET", f"/api/crdt/document/{path}")
+        assert code == 200 and doc["content"] == "version one\nalice line\n"
+        code, _ = await http(server, "POST", f"/api/crdt/restore/{path}", {"seq": 1}, token="user-bob")
+        assert code == 200
+        await wait_until(lambda: str(a.text) == "version one\n", what="the restore to reach the client")
+        await wait_until(lambda: (server.root / path).read_text() == "version one\n", what="save")
+        code, log = await http(server, "GET", f"/api/crdt/log/{path}")
+        assert log["changes"][-1]["author"] in ("bob", "server")
+        code, _ = await http(server, "GET", f"/api/crdt/nothing/{path}")
+        assert code == 404
+        await a.close()
+
+    run(main())
+
+
+def test_fork_edit_and_merge_back(server, unique_name):
+    path = f"{unique_name}.txt"
+    (server.root / path).write_text("root text\n")
+
+    async def main():
+        a = await CollabClient(server, path, token="user-alice").connect()
+        info = a.session_info
+        root_id = f"{info['format']}:{info['type']}:{info['fileId']}"
+        code, fork = await http(server, "PUT", f"/api/collaboration/fork/{root_id}",
+                                {"title": "draft", "description": "", "synchronize": False})
+        assert code == 201
+        fork_id = fork["fork_roomid"]
+        code, forks = await http(server, "GET", f"/api/collaboration/fork/{root_id}")
+        assert code == 200 and fork_id in forks
+        f = await CollabClient(server, path, token="user-bob").connect(room=fork_id,
+                                                                       session_id=fork["sessionId"])
+        assert str(f.text) == "root text\n"
+        f.text.insert(0, "draft: ")
+        a.text.insert(len(a.text), "meanwhile\n")
+        await wait_until(lambda: "meanwhile" in (server.root / path).read_text(), what="root save")
+        assert "draft" not in (server.root / path).read_text()
+        code, _ = await http(server, "DELETE", f"/api/collaboration/fork/{fork_id}?merge=true")
+        assert code == 200
+        await wait_until(lambda: str(a.text) == "draft: root text\nmeanwhile\n", what="the merge")
+        code, _ = await http(server, "DELETE", f"/api/collaboration/fork/{fork_id}?merge=true")
+        assert code == 404
+        await a.close()
+        await f.close()
+
+    run(main())
+
+
+def test_timeline_undo_redo_and_restore(server, unique_name):
+    path = f"{unique_name}.txt"
+    (server.root / path).write_text("v0\n")
+
+    async def main():
+        a = await CollabClient(server, path, token="user-alice").connect()
+        for i in range(1, 4):
+            a.text.insert(len(a.text), f"v{i}\n")
+            await wait_until(lambda: a.is_acked(), what="ack")
+        code, tl = await http(server, "GET", f"/api/collaboration/timeline/{path}?format=text&type=file")
+        assert code == 200
+        assert set(tl) == {"roomId", "timestamps", "forkRoom", "sessionId"}
+        assert len(tl["timestamps"]) >= 4
+        viewer = await CollabClient(server, path, token="user-alice").connect(room=tl["forkRoom"])
+        assert str(viewer.text) == "v0\nv1\nv2\nv3\n"
+        room_id = tl["roomId"]
+
+        def undo_redo(action: str, steps: int) -> str:
+            query = f"action={action}&steps={steps}&forkRoom={tl['forkRoom']}"
+            return f"/api/collaboration/undo_redo/{room_id}?{query}"
+
+        code, answer = await http(server, "PUT", undo_redo("undo", 2))
+        assert code == 200 and answer["status"] == "undone"
+        await wait_until(lambda: str(viewer.text) == "v0\nv1\n", what="the timeline to go back")
+        # The timeline room is read-only: edits there are refused.
+        viewer.text.insert(0, "x")
+        await wait_until(lambda: viewer.errors(), what="refusal")
+        code, answer = await http(server, "PUT", undo_redo("redo", 1))
+        assert answer["status"] == "redone"
+        await wait_until(lambda: str(viewer.text) == "xv0\nv1\nv2\n", what="redo")
+        code, answer = await http(server, "PUT", undo_redo("restore", 0))
+        assert code == 200 and answer["code"] == 200
+        await wait_until(lambda: str(a.text) == "v0\nv1\nv2\n", what="the restored version")
+        await a.close()
+        await viewer.close()
+
+    run(main())
+
+
+def test_notebook_history_is_the_projects_sidecar(server, unique_name):
+    """Notebook rooms keep their history in ``.NAME.crdt`` (jupyter_crdt.histories): the command line
+    sees the server's changes, and restoring through the API works on it."""
+    import pytest
+
+    pytest.importorskip("jupyter_crdt.histories")
+    from crdt import HistoryFile
+
+    from .notebooks import cell_source, make_notebook, write_notebook
+
+    path = f"{unique_name}.ipynb"
+    write_notebook(server.root / path, make_notebook(3))
+
+    async def main():
+        a = await CollabClient(server, path, "notebook", token="user-alice").connect()
+        a.doc.get_array("cells")[0]["source"].insert(0, "# alice\n")
+        await wait_until(lambda: a.is_acked(), what="ack")
+        history = HistoryFile.read(server.root / f".{path}.crdt")
+        authors = [c.author for c in history.changes]
+        assert authors[0] == "import" and "alice" in authors
+        code, log = await http(server, "GET", f"/api/crdt/log/{path}")
+        assert code == 200 and log["sessionId"] == a.session_info["sessionId"]
+        code, _ = await http(server, "POST", f"/api/crdt/restore/{path}", {"seq": 1})
+        assert code == 200
+        await wait_until(lambda: not cell_source(a.doc, "code-0").startswith("# alice"), what="restore")
+        await a.close()
+
+    run(main())
