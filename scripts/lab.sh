@@ -12,4 +12,9 @@ fi
 source .venv/bin/activate
 python -m pip install --quiet --disable-pip-version-check -e .
 
-exec jupyter lab --ServerApp.root_dir=examples --ServerApp.ip=127.0.0.1 "$@"
+extra=()
+# Containers and CI machines often run as root, which jupyter_server refuses without this flag.
+if [ "$(id -u)" = 0 ]; then
+    extra+=(--allow-root)
+fi
+exec jupyter lab --ServerApp.root_dir=examples --ServerApp.ip=127.0.0.1 "${extra[@]}" "$@"
