@@ -877,6 +877,9 @@ class ChangeGrouper:
         self.branch = branch
         self.on_change = on_change
         self._updates: list[bytes] = []
+        self._tags: list[Any] = []
+        self.closed_tags: list[Any] = []
+        """The ``tag`` of each update of the change last recorded (set before ``on_change`` is called)."""
         self._size = 0
         self._key: tuple | None = None
         self._last = 0.0
@@ -905,8 +908,13 @@ class ChangeGrouper:
         kind: str = "edit",
         message: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        tag: Any = None,
     ) -> list[Change]:
-        """Buffer ``update`` by ``author``; returns the changes recorded because of it (maybe none)."""
+        """Buffer ``update`` by ``author``; returns the changes recorded because of it (maybe none).
+
+        ``tag``: anything, handed back in :attr:`closed_tags` when the change holding the update is
+        recorded (e.g. the number of the update's journal record in a history file).
+        """
         if not isinstance(update, (bytes, bytearray, memoryview)):
             raise TypeError("an update must be bytes")
         now = self.clock() if time is None else time
@@ -919,6 +927,7 @@ class ChangeGrouper:
             if c is not None:
                 out.append(c)
         self._updates.append(bytes(update))
+        self._tags.append(tag)
         self._size += len(update)
         self._key = key
         self._last = now
@@ -949,7 +958,9 @@ class ChangeGrouper:
         change = self.history.record(
             update, author, time=self._last, kind=kind, message=message, meta=meta, branch=self.branch
         )
+        tags = self._tags
         self.discard()
+        self.closed_tags = tags
         if change is not None and self.on_change is not None:
             self.on_change(change)
         return change
@@ -957,6 +968,7 @@ class ChangeGrouper:
     def discard(self) -> list[bytes]:
         """Drop the buffered updates without recording them; returns them."""
         updates, self._updates = self._updates, []
+        self._tags = []
         self._size = 0
         self._key = None
         return updates

@@ -3,8 +3,10 @@
 The format is documented byte by byte in ``docs/file-format.md``. In short: an 8-byte magic, a framed
 header, then framed records (12-byte frame: payload length, CRC-32 of the payload, CRC-32 of those
 8 bytes; then a msgpack payload). Records are changes (deps written as back-references), branch
-moves, checkpoints (the merged update of everything so far, with heads and the branch table) and
-parts (a record too big for one frame, split).
+moves, checkpoints (the merged update of everything so far, with heads and the branch table),
+parts (a record too big for one frame, split) and journal records (an accepted update not yet in a
+change, made durable at once with :meth:`HistoryWriter.journal`; superseded by the change that
+covers it, handed back by :attr:`HistoryWriter.pending_journal` until then).
 
 Writing: one writer per file (an exclusive, non-blocking ``flock``); records are appended in batches,
 each batch one ``write`` followed (with ``durable=True``, the default) by ``fdatasync`` before
@@ -26,7 +28,7 @@ import time
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -41,6 +43,7 @@ __all__ = [
     "HistoryFile",
     "HistoryWriter",
     "HistoryFileError",
+    "JournalEntry",
     "HistoryLockedError",
     "MAGIC",
     "FORMAT",
@@ -49,7 +52,7 @@ __all__ = [
 
 MAGIC = b"\x89JCH\r\n\x1a\n"
 FORMAT = "jupyter-crdt-history"
-VERSION = 1
+VERSION = 2  # 2 added journal records; version 1 files are read (and upgraded when journaled to)
 
 FRAME = struct.Struct("<III")  # payload length, CRC-32 of payload, CRC-32 of the first 8 bytes
 FRAME_SIZE = FRAME.size
@@ -59,13 +62,27 @@ CHANGE = 1
 BRANCH = 2
 CHECKPOINT = 3
 PART = 4
+JOURNAL = 5
 
 RAW = 0
 ZLIB = 1
 
+JOURNAL_VERSION = 2  # the first version with journal records
 DEFAULT_MAX_RECORD = 1 << 20  # payload bytes per frame; bigger records are split into parts
 DEFAULT_CHECKPOINT_BYTES = 256 << 10  # update bytes after the last checkpoint that trigger a new one
 _COMPRESS_MIN = 256  # updates shorter than this are stored raw
+
+
+class JournalEntry(NamedTuple):
+    """An accepted update journaled but not yet covered by a change record."""
+
+    seq: int
+    update: bytes
+    author: str
+    time: float
+    kind: str = "edit"
+    message: str | None = None
+    meta: dict = {}
 
 
 class HistoryFileError(ValueError):
@@ -139,6 +156,24 @@ class _Loaded:
         self.checkpoint_size = 0  # record bytes of the last checkpoint
         self.dead = 0  # bytes of superseded checkpoints and branch records
         self.branch_sizes: dict[str, int] = {}
+        self.journal: list[tuple[JournalEntry, int]] = []  # uncovered journal records, with their sizes
+        self.journal_seq = 0  # the highest journal sequence number seen
+        self.journal_covered = 0  # journal records numbered up to this are superseded
+
+
+def _cover(out: _Loaded, upto: Any, path: Path, pos: int) -> None:
+    if not isinstance(upto, int) or isinstance(upto, bool) or upto < 0:
+        raise HistoryFileError(path, pos, "malformed journal reference")
+    out.journal_seq = max(out.journal_seq, upto)
+    if upto > out.journal_covered:
+        out.journal_covered = upto
+        keep = []
+        for entry, nbytes in out.journal:
+            if entry.seq <= upto:
+                out.dead += nbytes
+            else:
+                keep.append((entry, nbytes))
+        out.journal = keep
 
 
 def _load(data: bytes, path: Path) -> _Loaded:
@@ -269,7 +304,24 @@ def _apply(out: _Loaded, record: Any, path: Path, pos: int, nbytes: int) -> None
                         raise HistoryFileError(path, pos, "malformed branch name")
                     history.set_branch(name, change.hash)
                     out.dead += out.branch_sizes.pop(name, 0)
+            if len(record) > 10 and record[10] is not None:
+                _cover(out, record[10], path, pos)
             out.since_checkpoint += len(update)
+        elif kind == JOURNAL:
+            _, seq, author, t, jkind, message, meta, data, encoding = record[:9]
+            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+                raise HistoryFileError(path, pos, "malformed journal sequence number")
+            if not isinstance(author, str) or not isinstance(jkind, str) or not isinstance(t, (int, float)):
+                raise HistoryFileError(path, pos, "malformed journal record")
+            if meta is not None and not isinstance(meta, dict):
+                raise HistoryFileError(path, pos, "malformed journal meta")
+            update = _unpack_update(data, encoding, path, pos)
+            out.journal_seq = max(out.journal_seq, seq)
+            entry = JournalEntry(seq, update, author, float(t), jkind, message, meta or {})
+            if seq <= out.journal_covered:
+                out.dead += nbytes
+            else:
+                out.journal.append((entry, nbytes))
         elif kind == BRANCH:
             _, name, heads = record[:3]
             if not isinstance(name, str) or not name:
@@ -514,6 +566,9 @@ class HistoryWriter:
         self._checkpoint_update = loaded.checkpoint_update
         self._dead = loaded.dead
         self._branch_sizes = dict(loaded.branch_sizes)
+        self._journal = list(loaded.journal)
+        self._journal_seq = loaded.journal_seq
+        self._covers: dict[str, int] = {}  # change hash -> journal records it supersedes (see cover)
 
     # -- properties ------------------------------------------------------------------------------
 
@@ -530,6 +585,12 @@ class HistoryWriter:
     def size(self) -> int:
         """Bytes in the file."""
         return self._end
+
+    @property
+    def pending_journal(self) -> list[JournalEntry]:
+        """The journal records not yet superseded by a change record, in order (e.g. after a crash:
+        accepted updates whose change was never written). Feed them to a grouper again."""
+        return [entry for entry, _ in self._journal]
 
     def _check_open(self) -> int:
         if self._fd is None:
@@ -553,10 +614,63 @@ class HistoryWriter:
             record = [CHANGE, refs, c.author, c.time, c.kind, c.message, c.plain_meta(), data, encoding]
             if heads_of and c.hash in heads_of:
                 record.append(sorted(heads_of[c.hash]))
+            cover = self._covers.get(c.hash)
+            if cover is not None:
+                if len(record) == 9:
+                    record.append([])
+                record.append(cover)
             frames.append(_frames(record, self.max_record))
             index[c.hash] = count
             count += 1
         return frames
+
+    def journal(
+        self, update: bytes, author: str, time: float, *, kind: str = "edit", message: str | None = None,
+        meta: dict | None = None,
+    ) -> int:
+        """Append ``update`` as a journal record now (synced with ``durable``); returns its sequence number.
+
+        The record keeps an accepted update safe until the change holding it is written: call
+        :meth:`cover` with that change and the number of the last journal record it holds. Until then
+        the record is handed back by :attr:`pending_journal` whenever the file is opened.
+        """
+        fd = self._check_open()
+        if self._header.get("version", 1) < JOURNAL_VERSION:  # old readers would call it damage
+            self._upgrade()
+            fd = self._check_open()
+        seq = self._journal_seq + 1
+        data, encoding = _pack_update(bytes(update), self.compress)
+        plain = dict(sorted((meta or {}).items()))
+        record = [JOURNAL, seq, author, float(time), kind, message, plain, data, encoding]
+        frame = _frames(record, self.max_record)
+        self._write(fd, frame)
+        self._journal_seq = seq
+        self._journal.append((JournalEntry(seq, bytes(update), author, float(time), kind, message, plain),
+                              len(frame)))
+        return seq
+
+    def cover(self, change: Change | str, upto: int) -> None:
+        """Note that ``change`` holds the journaled updates numbered up to ``upto``: its change record
+        (written by the next :meth:`append`) supersedes them, and compaction drops them."""
+        h = change if isinstance(change, str) else change.hash
+        self._covers[h] = max(upto, self._covers.get(h, 0))
+
+    def _upgrade(self) -> None:
+        old, self._header = self._header, dict(self._header, version=VERSION)
+        try:
+            self.compact(checkpoint=self.history.checkpoint is not None)
+        except BaseException:
+            self._header = old
+            raise
+
+    def _drop_covered(self, upto: int) -> None:
+        keep = []
+        for entry, nbytes in self._journal:
+            if entry.seq <= upto:
+                self._dead += nbytes
+            else:
+                keep.append((entry, nbytes))
+        self._journal = keep
 
     def append(self, changes: Iterable[Change] = ()) -> int:
         """Add ``changes`` to the history (those not there yet), then write everything the file lacks.
@@ -597,6 +711,9 @@ class HistoryWriter:
         self._saved += len(new)
         self._saved_branches = branches
         self._since_checkpoint += sum(len(c.update) for c in new)
+        covered = [self._covers.pop(c.hash) for c in new if c.hash in self._covers]
+        if covered:
+            self._drop_covered(max(covered))
         for name, frame in branch_frames.items():
             self._dead += self._branch_sizes.pop(name, 0)
             if name in branches:
@@ -669,10 +786,12 @@ class HistoryWriter:
         """
         old_fd = self._check_open()
         history = self.history if history is None else history
+        seq_before = self._journal_seq  # numbers keep growing, so pending covers stay meaningful
         if history is self.history:
             self.append()
         tmp = self.path.parent / f"{_temp_prefix(self.path)}{secrets.token_hex(6)}.compact"
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        covers = self._covers
         try:
             try:
                 os.fchmod(fd, os.fstat(old_fd).st_mode & 0o7777)
@@ -680,6 +799,8 @@ class HistoryWriter:
                 pass
             _lock(fd, tmp)
             parts = [MAGIC, _frame(msgpack.packb(self._header, use_bin_type=True))]
+            covered = max(self._covers.values(), default=0)
+            covers, self._covers = self._covers, {}  # the rewritten changes need no journal references
             index: dict[str, int] = {}
             parts.extend(self._encode_changes(history.changes, index, 0))
             update = None
@@ -692,11 +813,20 @@ class HistoryWriter:
                     if name != "main" or heads:
                         record = [BRANCH, name, [bytes.fromhex(h) for h in sorted(heads)]]
                         parts.append(_frames(record, self.max_record))
+            # journal records still pending survive; superseded ones (and those a change covers that a
+            # replacing history took over) are dropped
+            for entry, _ in self._journal:
+                if entry.seq > covered:
+                    data, encoding = _pack_update(entry.update, self.compress)
+                    record = [JOURNAL, entry.seq, entry.author, entry.time, entry.kind, entry.message,
+                              entry.meta, data, encoding]
+                    parts.append(_frames(record, self.max_record))
             data = b"".join(parts)
             _write_all(fd, data, 0)
             _sync(fd)
             os.replace(tmp, self.path)
         except BaseException:
+            self._covers = covers
             os.close(fd)
             try:
                 os.unlink(tmp)
@@ -711,6 +841,7 @@ class HistoryWriter:
             history.set_checkpoint(history.heads, update)
         loaded.history = history
         self._take(loaded)
+        self._journal_seq = max(self._journal_seq, seq_before)
 
     def set_session_id(self, session_id: str | None) -> None:
         """Store a new session id in the header (rewrites the file, see :meth:`compact`)."""

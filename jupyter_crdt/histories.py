@@ -354,6 +354,10 @@ class NotebookHistory:
         self._grouper = ChangeGrouper(history, on_change=self._grouped, **kw)
         self._doc: Doc | None = None
         self._doc_version: frozenset[str] = frozenset()
+        if writer is not None:  # accepted updates whose change was never written (a crash): group them again
+            for e in writer.pending_journal:
+                self._grouper.add(e.update, e.author, time=e.time, kind=e.kind, message=e.message,
+                                  meta=e.meta or None, tag=e.seq)
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -447,6 +451,10 @@ class NotebookHistory:
     # -- keeping the document and main in step ---------------------------------------------------
 
     def _grouped(self, change: Change) -> None:
+        if self.writer is not None and not self.writer.closed:
+            seqs = [t for t in self._grouper.closed_tags if t is not None]
+            if seqs:
+                self.writer.cover(change, max(seqs))
         if self._doc is not None:
             self._doc_version = self.history.heads_of(self._doc_version | {change.hash})
 
@@ -477,19 +485,30 @@ class NotebookHistory:
     def record_update(
         self, update: bytes, author: str | None = None, *, time: float | None = None, kind: str = "edit",
         message: str | None = None, meta: Mapping[str, Any] | None = None, apply: bool = True,
+        journal: bool = True,
     ) -> list[Change]:
         """Record an accepted Yjs update (e.g. from a browser) on ``main``, grouped with its neighbours.
 
         Consecutive updates of one author are joined into one change (``crdt.ChangeGrouper``); returns the
         changes closed by this call. The live :attr:`doc` (if built) gets the update too, unless ``apply``
         is false because the caller applied it to :attr:`doc` already (a server room whose document *is*
-        :attr:`doc`). Call :meth:`flush` to make what is recorded durable, :meth:`poll` at
-        :attr:`deadline` to close an idle change.
+        :attr:`doc`).
+
+        With ``journal`` (the default) and a writable sidecar, the update is first appended to the
+        sidecar's journal (synced when ``durable``): when this returns, the update survives a crash, and
+        is grouped again on the next open if its change was never written. Call :meth:`poll` at
+        :attr:`deadline` (or :meth:`flush_closed`) to close an idle change and write it; :meth:`flush`
+        closes the open change at once.
         """
+        author = author or self.author
+        now = self._grouper.clock() if time is None else time
+        seq = None
+        if journal and self.writer is not None:
+            seq = self.writer.journal(update, author, now, kind=kind, message=message,
+                                      meta=dict(meta) if meta else None)
         if apply and self._doc is not None:
             self._doc.apply_update(update, origin=HISTORY_ORIGIN)
-        return self._grouper.add(update, author or self.author, time=time, kind=kind, message=message,
-                                 meta=meta)
+        return self._grouper.add(update, author, time=now, kind=kind, message=message, meta=meta, tag=seq)
 
     @property
     def deadline(self) -> float | None:
@@ -521,6 +540,12 @@ class NotebookHistory:
                                                message=message)
                 if e.change is not None:
                     self._doc_version = self.main
+
+    def flush_closed(self, now: float | None = None) -> int:
+        """Close the open change if it has been idle (:meth:`poll`), then append the changes closed so
+        far. Unlike :meth:`flush` the open change stays open: its updates are safe in the journal."""
+        self.poll(now)
+        return self.writer.append() if self.writer is not None else 0
 
     def flush(self) -> int:
         """Record buffered edits and append everything new to the sidecar (synced when ``durable``)."""

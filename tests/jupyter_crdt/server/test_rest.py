@@ -121,9 +121,13 @@ def test_notebook_history_is_the_projects_sidecar(server, unique_name):
     async def main():
         a = await CollabClient(server, path, "notebook", token="user-alice").connect()
         a.doc.get_array("cells")[0]["source"].insert(0, "# alice\n")
-        await wait_until(lambda: a.is_acked(), what="ack")
-        history = HistoryFile.read(server.root / f".{path}.crdt")
-        authors = [c.author for c in history.changes]
+        await wait_until(lambda: a.is_acked(), what="ack")  # journaled in the sidecar by now
+        sidecar = server.root / f".{path}.crdt"
+        assert b"alice" in sidecar.read_bytes()
+        # her keystrokes become a change once the grouper's idle gap has passed
+        await wait_until(lambda: "alice" in [c.author for c in HistoryFile.read(sidecar).changes],
+                         what="alice's change")
+        authors = [c.author for c in HistoryFile.read(sidecar).changes]
         assert authors[0] == "import" and "alice" in authors
         code, log = await http(server, "GET", f"/api/crdt/log/{path}")
         assert code == 200 and log["sessionId"] == a.session_info["sessionId"]
