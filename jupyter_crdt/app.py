@@ -8,6 +8,7 @@ traitlet of :class:`CrdtExtension` (``--CrdtExtension.document_save_delay=2`` on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 from jupyter_server.extension.application import ExtensionApp
@@ -17,6 +18,9 @@ from .handlers import handlers
 from .models import notebooks_available
 from .rooms import RoomManager, RoomSettings
 from .stores import HistoryStore, LogStore, MemoryStore, NotebookHistoryStore, sidecar_path
+
+#: jupyter_server's contents events (``ContentsManager.emit``): rename, copy, delete, save, get.
+CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 
 #: tornado's own default is 10 MiB, which big notebooks exceed.
 DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024 * 1024
@@ -95,6 +99,9 @@ class CrdtExtension(ExtensionApp):
         )
         self.settings["jupyter_crdt_manager"] = self.manager
         web_settings["jupyter_crdt_manager"] = self.manager
+        event_logger = getattr(self.serverapp, "event_logger", None)
+        if event_logger is not None:
+            event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers(self.manager))
@@ -132,7 +139,85 @@ class CrdtExtension(ExtensionApp):
         room = await self.manager.get(file_format, content_type, file_id)
         return room.doc
 
+    # -- histories follow their files (renames, copies, deletions made through Jupyter) ------------
+
+    async def _on_contents_event(self, logger: object, schema_id: str, data: dict) -> None:
+        """A file was renamed, copied or deleted through the contents manager (the contents API):
+        its history sidecar follows it. Open rooms keep their file id, so a renamed document's room
+        stays live (its history reopened beside the new path); a deleted document's room is closed."""
+        action = data.get("action")
+        if not self.history_enabled or action not in ("rename", "copy", "delete"):
+            return
+        await asyncio.sleep(0)  # let jupyter-server-fileid record it first (its listener is a task too)
+        get_os_path = getattr(self.serverapp.contents_manager, "_get_os_path", None)
+        if get_os_path is None:
+            return  # not a contents manager of plain files: no sidecars
+        try:
+            os_path = get_os_path(data["path"])
+            source = get_os_path(data["source_path"]) if action != "delete" else None
+            if action == "rename":
+                self._follow_rename(source, os_path)
+            elif action == "copy":
+                await self._follow_copy(source, os_path)
+            else:
+                await self._follow_delete(os_path)
+        except Exception:  # noqa: BLE001 - never break the contents API over a sidecar
+            self.log.exception("jupyter_crdt: the history did not follow %s of %s", action, data.get("path"))
+
+    def _open_rooms_at(self, os_path: str) -> list[tuple[object, str]]:
+        """Open rooms whose file is ``os_path`` or lies under the directory ``os_path``, with their file."""
+        found = []
+        for room in list(self.manager.rooms.values()):
+            file = _store_file(room.store)
+            inside = file is not None and (file == os_path or file.startswith(os_path + os.sep))
+            if inside and not room.closed:
+                found.append((room, file))
+        return found
+
+    def _follow_rename(self, old: str, new: str) -> None:
+        from .histories import move_history
+
+        for room, file in self._open_rooms_at(old):
+            # Synchronous: no update is appended between closing the old sidecar and reopening the moved one.
+            room.store.relocate(new + file[len(old):])
+            room._set_state()  # the document's state.path: the new path
+        if os.path.isfile(new):
+            move_history(old, new)  # False: nothing to move (no history, or moved with its room above)
+            old_log, new_log = sidecar_path(old), sidecar_path(new)
+            if os.path.exists(old_log):
+                os.replace(old_log, new_log)
+
+    async def _follow_copy(self, source: str, copy: str) -> None:
+        from .histories import copy_history
+
+        if not os.path.isfile(copy):
+            return
+        for room, file in self._open_rooms_at(source):
+            if file == source:
+                await room._flush()  # every accepted edit of the source is in its sidecar
+        copy_history(source, copy)  # text files' logs are not copied: the copy starts its own
+
+    async def _follow_delete(self, os_path: str) -> None:
+        from .histories import delete_history
+
+        for room, _file in self._open_rooms_at(os_path):
+            await room.close()  # the file is gone, so nothing is saved; releases the sidecar's lock
+            self.manager._forget(room)
+        delete_history(os_path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(sidecar_path(os_path))
+
     async def stop_extension(self) -> None:
         manager = getattr(self, "manager", None)
         if manager is not None:
             await asyncio.wait_for(manager.close_all(), timeout=10)
+
+
+def _store_file(store: HistoryStore) -> str | None:
+    """The path of the file whose history ``store`` keeps on disk (None: kept in memory)."""
+    if isinstance(store, NotebookHistoryStore):
+        return store.path
+    if isinstance(store, LogStore):
+        head, tail = os.path.split(store.path)
+        return os.path.join(head, tail[1 : -len(".crdtlog")])
+    return None

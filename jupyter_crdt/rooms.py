@@ -28,9 +28,11 @@ updates pass :attr:`RoomSettings.pending_cap` bytes the room asks that peer for 
 broadcast or saved) and it is told so with ``{"type": "error", "code": "read_only"}`` on the JSON
 channel (message type 2).
 
-**Durability.** Updates are appended to the history before they are broadcast, and flushed shortly
-after; once flushed, the senders get ``{"type": "ack", "stateVector": <base64>}`` (the room's state
-vector, which covers their edits) on the JSON channel.
+**Durability.** Updates are appended to the history before they are broadcast (a notebook's history
+journals each one in its sidecar, synced, as it is appended, and groups them into changes on its own
+idle gap); shortly after, the store is flushed and the senders get
+``{"type": "ack", "stateVector": <base64>}`` (the room's state vector, which covers their edits) on the
+JSON channel.
 
 **Disk.** The file is saved through the contents manager one idle ``save_delay`` after the last change.
 When it changes on disk, the change is merged three-way against the version last saved and applied

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import struct
 import time
@@ -306,6 +307,14 @@ class LogStore(_SeqSaved):
         os.close(self._fd)
         self._fd = None
 
+    def relocate(self, file_path: str) -> None:
+        """Follow the file to ``file_path`` (renamed through Jupyter): the log moves beside it. The open
+        descriptor (and its lock) follows the renamed file, so appends carry on."""
+        new = sidecar_path(file_path)
+        if os.path.exists(self.path) and self.path != new:
+            os.replace(self.path, new)
+        self.path = new
+
 
 def _write_all_and_sync(fd: int, data: bytes) -> None:
     view = memoryview(data)
@@ -319,9 +328,13 @@ class NotebookHistoryStore:
     """A notebook's history in the project's history format, through :mod:`jupyter_crdt.histories`
     (the sidecar ``.NAME.crdt``, shared with the ``jupyter crdt`` command line).
 
-    Accepted updates are grouped into changes by author (``crdt.ChangeGrouper``) and every
-    :meth:`flush` records the open group and appends it durably, so an acknowledged edit is always in
-    the sidecar. The ``written`` branch marks what the ``.ipynb`` holds (:meth:`mark_saved`).
+    Every accepted update is journaled in the sidecar (appended and synced) as :meth:`append` takes it,
+    so an acknowledged edit is always in the sidecar, and grouped into changes by author
+    (``crdt.ChangeGrouper``): a change is closed on the grouper's idle gap (or size cap, another
+    author, a save) and then written, superseding the journal records it holds. A crash before that
+    loses nothing: the next open groups the journaled updates again. :meth:`flush` only writes the
+    changes closed so far; it never cuts the open one short. The ``written`` branch marks what the
+    ``.ipynb`` holds (:meth:`mark_saved`).
     """
 
     def __init__(self, notebook_path: str) -> None:
@@ -332,6 +345,7 @@ class NotebookHistoryStore:
         self._durable = 0
         self._meta: dict[str, Any] = {}
         self._lock: Any = None
+        self._poll_handle: Any = None
 
     def load(self) -> Loaded:
         from crdt.history_file import HistoryLockedError
@@ -343,6 +357,7 @@ class NotebookHistoryStore:
         except HistoryLockedError as e:
             raise StoreLocked(str(e)) from None
         self.session_id = self.nh.session_id or ""
+        self.nh.flush_edits()  # updates journaled before a crash: into main, so the room starts with them
         history = self.nh.history
         changes = history.changes
         base = changes[0].update if len(changes) else None
@@ -354,21 +369,46 @@ class NotebookHistoryStore:
         """Not needed: a history starts with the import of the file."""
 
     def append(self, update: bytes, author: str) -> int:
-        self.nh.record_update(update, author, apply=False)
+        self.nh.record_update(update, author, apply=False)  # journaled (synced) before it returns
         self._appended += 1
+        self._durable = self._appended
         return self._appended
 
     async def flush(self) -> int:
+        """Everything appended is durable already (journaled); write the changes closed so far and
+        arrange for the open one to be closed and written once the grouper's idle gap has passed."""
         import asyncio
 
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            upto = self._appended
-            if upto != self._durable:
-                self.nh.flush()
-            self._durable = upto
+            upto = self._durable
+            if self.nh is not None:
+                self.nh.flush_closed()
+                self._schedule_poll()
             return upto
+
+    def _schedule_poll(self) -> None:
+        import asyncio
+
+        if self._poll_handle is not None:
+            self._poll_handle.cancel()
+            self._poll_handle = None
+        deadline = self.nh.deadline if self.nh is not None else None
+        if deadline is None:
+            return
+        self._poll_handle = asyncio.get_running_loop().call_later(
+            max(0.0, deadline - time.time()) + 0.001, self._poll)
+
+    def _poll(self) -> None:
+        self._poll_handle = None
+        if self.nh is None:
+            return
+        try:
+            self.nh.flush_closed()
+        except Exception:  # noqa: BLE001 - the updates stay journaled; the next flush tries again
+            logging.getLogger(__name__).exception("jupyter_crdt: %s: writing a change failed", self.path)
+        self._schedule_poll()
 
     def set_meta(self, key: str, value: Any) -> None:
         self._meta[key] = value  # kept in memory only
@@ -395,6 +435,22 @@ class NotebookHistoryStore:
         return None if written is None else self.nh.history.update_at(written)
 
     def close(self) -> None:
+        if self._poll_handle is not None:
+            self._poll_handle.cancel()
+            self._poll_handle = None
         if self.nh is not None:
             self.nh.close()
             self.nh = None
+
+    def relocate(self, notebook_path: str) -> None:
+        """Follow the notebook to ``notebook_path`` (renamed through Jupyter): append what is buffered,
+        release the sidecar, move it beside the new path and reopen it there. Synchronous, so no update
+        is appended in between; counters are kept, so pending acknowledgements still go out."""
+        from .histories import NotebookHistory, move_history
+
+        if self.nh is not None:
+            self.nh.close()
+            self.nh = None
+        move_history(self.path, notebook_path)  # False when it already moved (a renamed directory)
+        self.path = notebook_path
+        self.nh = NotebookHistory.open(notebook_path, author="server", sync=False)
