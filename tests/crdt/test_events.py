@@ -16,6 +16,7 @@ import pytest
 
 import crdt
 from crdt.encoding import UNDEFINED
+from crdt.events import _path_to
 from tests.crdt.script_runner import (
     GETTERS,
     apply_op,
@@ -51,24 +52,12 @@ def tagged(v: Any) -> Any:
 
 
 def abs_path(t: crdt.SharedType) -> list:
-    path: list = []
-    while t._item is not None:
-        item = t._item
-        if item.parent_sub is not None:
-            path.insert(0, item.parent_sub)
-        else:
-            i = 0
-            c = item.parent._start
-            while c is not item and c is not None:
-                i += c.vlen
-                c = c.right
-            path.insert(0, i)
-        t = item.parent
-    for name, root in t.doc.share.items():
-        if root is t:
-            path.insert(0, name)
-            break
-    return path
+    """Root name, then keys and indices down to ``t`` (the engine's own path walk from the root)."""
+    root = t
+    while root._item is not None:
+        root = root._item.parent
+    name = next(n for n, r in t.doc.share.items() if r is root)
+    return [name, *_path_to(root, t)]
 
 
 def event_json(event) -> dict:
