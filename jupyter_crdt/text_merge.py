@@ -1,70 +1,57 @@
-"""Character-level text diffs and three-way merges, for plain text documents.
+"""Minimal edits to a shared text, and the server's three-way merge of plain text documents.
 
-:func:`text_edits` finds a small set of edits turning one string into another (common prefix and suffix
-trimmed, then lines matched, then characters matched inside changed line blocks), :func:`apply_text`
-applies such edits to a shared :class:`crdt.Text` so that untouched characters keep their identity
-(cursors stay where they are), and :func:`merge_text` merges two versions of a common base: edits of
-different characters combine, the same edit made on both sides counts once, and when both sides changed
-the same characters differently both versions are kept (local first), so nothing is lost.
+:func:`text_edits` finds a small set of edits turning one string into another (lines matched first,
+then characters inside lines changed one for one, with :mod:`._text_diff`); :func:`apply_text` applies
+such edits to a shared :class:`crdt.Text` so that untouched characters keep their identity (cursors stay
+where they are); :func:`merge_text` merges two versions of a common base: edits of different characters
+combine, the same edit made on both sides counts once, and when both sides changed the same characters
+differently both versions are kept (local first), so nothing is lost.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from difflib import SequenceMatcher
 
-#: Changed line blocks larger than this (in characters, both sides added) are replaced whole instead of
-#: being matched character by character (character matching is quadratic in the worst case).
-CHAR_DIFF_LIMIT = 20_000
+from ._text_diff import diff_sequences, diff_text
 
 Edit = tuple[int, int, str]
 """``(start, end, replacement)``: replace ``a[start:end]`` by ``replacement`` (positions in the old text)."""
 
 
 def text_edits(a: str, b: str) -> list[Edit]:
-    """Edits turning ``a`` into ``b``, sorted, non-overlapping, in ``a``'s coordinates."""
+    """Edits turning ``a`` into ``b``, sorted, non-overlapping, in ``a``'s coordinates.
+
+    Lines are matched first, so an inserted line is an edit at a line start (both sides of a merge then
+    agree on where it goes); lines changed one for one are then diffed by characters, so edits of
+    different words of a line merge.
+    """
     if a == b:
         return []
-    # Trim what both share, at line boundaries (so the line diff below sees whole lines).
-    prefix = _common_prefix(a, b)
-    prefix = a.rfind("\n", 0, prefix) + 1
-    suffix = _common_suffix(a, b, prefix)
-    while suffix and not (suffix == len(a) - prefix or a[len(a) - suffix - 1] == "\n") \
-            or suffix and not (suffix == len(b) - prefix or b[len(b) - suffix - 1] == "\n"):
-        cut = a.find("\n", len(a) - suffix)
-        suffix = 0 if cut < 0 else len(a) - cut - 1
-    a_mid = a[prefix : len(a) - suffix]
-    b_mid = b[prefix : len(b) - suffix]
-    if not a_mid or not b_mid:
-        return [(prefix, prefix + len(a_mid), b_mid)]
-    edits: list[Edit] = []
-    a_lines = a_mid.splitlines(keepends=True)
-    b_lines = b_mid.splitlines(keepends=True)
+    a_lines = a.splitlines(keepends=True)
+    b_lines = b.splitlines(keepends=True)
     a_off = _offsets(a_lines)
     b_off = _offsets(b_lines)
-    matcher = SequenceMatcher(None, a_lines, b_lines, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
+    edits: list[Edit] = []
+    for i1, i2, j1, j2 in diff_sequences(a_lines, b_lines):
+        if i2 - i1 != j2 - j1:
+            edits.append((a_off[i1], a_off[i2], b[b_off[j1] : b_off[j2]]))
             continue
-        a_start, a_end = a_off[i1], a_off[i2]
-        b_start, b_end = b_off[j1], b_off[j2]
-        old, new = a_mid[a_start:a_end], b_mid[b_start:b_end]
-        if tag == "replace" and i2 - i1 == j2 - j1 and len(old) + len(new) <= CHAR_DIFF_LIMIT:
-            # Changed lines, one for one: diff each pair by characters (edits of different words of a
-            # line then merge). Blocks of different sizes are replaced whole.
-            for k in range(i2 - i1):
-                off = a_off[i1 + k]
-                x, y = a_lines[i1 + k], b_lines[j1 + k]
-                matcher = SequenceMatcher(None, x, y, autojunk=False)
-                if matcher.ratio() < 0.5:  # a different line, not an edited one
-                    edits.append((prefix + off, prefix + off + len(x), y))
-                    continue
-                for tag2, x1, x2, y1, y2 in matcher.get_opcodes():
-                    if tag2 != "equal":
-                        edits.append((prefix + off + x1, prefix + off + x2, y[y1:y2]))
-        else:
-            edits.append((prefix + a_start, prefix + a_end, new))
+        for k in range(i2 - i1):
+            x, y, at = a_lines[i1 + k], b_lines[j1 + k], a_off[i1 + k]
+            hunks = diff_text(x, y)
+            changed = sum(h[1] - h[0] + h[3] - h[2] for h in hunks)
+            if 2 * changed > len(x) + len(y):  # a different line, not an edited one
+                edits.append((at, at + len(x), y))
+            else:
+                edits.extend((at + h[0], at + h[1], y[h[2] : h[3]]) for h in hunks)
     return edits
+
+
+def _offsets(lines: list[str]) -> list[int]:
+    out = [0]
+    for line in lines:
+        out.append(out[-1] + len(line))
+    return out
 
 
 def apply_edits(a: str, edits: list[Edit]) -> str:
@@ -179,21 +166,22 @@ def _keep_both(mine: str, theirs: str) -> str:
     a = mine.splitlines(keepends=True)
     b = theirs.splitlines(keepends=True)
     if len(a) == 1 and len(b) == 1:
-        prefix = _common_prefix(mine, theirs)
-        if prefix == len(mine) or prefix == len(theirs):  # one extends the other
+        if mine.startswith(theirs) or theirs.startswith(mine):  # one extends the other
             return mine if len(mine) >= len(theirs) else theirs
         return mine + theirs
     # Each line appears as often as the version that has it most: a line both sides added (the same
     # edit, seen by both) is kept once even where the two versions order their lines differently.
     extra = Counter(b) - Counter(a)
     out: list[str] = []
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        out.extend(a[i1:i2])
-        if tag != "equal":
-            for line in b[j1:j2]:
-                if extra[line] > 0:
-                    extra[line] -= 1
-                    out.append(line)
+    pos = 0
+    for _i1, i2, j1, j2 in diff_sequences(a, b):
+        out.extend(a[pos:i2])
+        pos = i2
+        for line in b[j1:j2]:
+            if extra[line] > 0:
+                extra[line] -= 1
+                out.append(line)
+    out.extend(a[pos:])
     return "".join(out)
 
 
@@ -206,39 +194,3 @@ def _before(x: Edit, y: Edit) -> bool:
 
 def _touches(e: Edit, start: int, end: int) -> bool:
     return e[0] <= end and e[1] >= start  # overlapping or touching (as in _before)
-
-
-def _char_edits(a: str, b: str) -> list[Edit]:
-    matcher = SequenceMatcher(None, a, b, autojunk=False)
-    return [(i1, i2, b[j1:j2]) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
-
-
-def _offsets(lines: list[str]) -> list[int]:
-    out = [0]
-    for line in lines:
-        out.append(out[-1] + len(line))
-    return out
-
-
-def _common_prefix(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    lo, hi = 0, n
-    while lo < hi:  # binary search on slices: fast for long equal prefixes
-        mid = (lo + hi + 1) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def _common_suffix(a: str, b: str, prefix: int) -> int:
-    n = min(len(a), len(b)) - prefix
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if a[len(a) - mid :] == b[len(b) - mid :]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
