@@ -16,6 +16,31 @@ _unpack_i64 = struct.Struct(">q").unpack_from
 _MAX_ANY_DEPTH = 200
 
 
+def var_uint_tail(data: bytes, pos: int, first: int) -> tuple[int, int]:
+    """The rest of a var uint whose first byte (``first`` >= 0x80) was at ``pos - 1``: (value, next pos)."""
+    return var_uint_rest(data, pos, first & 0x7F, 7)
+
+
+def var_uint_rest(data: bytes, pos: int, n: int, shift: int) -> tuple[int, int]:
+    """The rest of a var uint from ``pos`` on; ``n`` holds the value of its first ``shift`` bits.
+
+    For loops that read bytes inline: past the end of ``data`` it raises IndexError, which the
+    caller turns into a DecodeError.
+    """
+    while True:
+        b = data[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        if b < 0x80:
+            break
+        shift += 7
+        if shift > 63:
+            raise DecodeError("integer out of range")
+    if n > MAX_SAFE_INTEGER:
+        raise DecodeError("integer out of range")
+    return n, pos
+
+
 class Decoder:
     """Reads lib0 primitives from ``data`` starting at ``pos``."""
 

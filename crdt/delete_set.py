@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from .decoding import Decoder
-from .encoding import Encoder
+from .decoding import Decoder, var_uint_tail
+from .encoding import MAX_SAFE_INTEGER, Encoder
 from .errors import DecodeError
 
 
@@ -32,7 +32,8 @@ class DeleteSet:
         for ranges in self.clients.values():
             if len(ranges) < 2:
                 continue
-            ranges.sort(key=_first)
+            # Lists compare by clock first; equal clocks merge to the same range in either order.
+            ranges.sort()
             out = [ranges[0]]
             for r in ranges[1:]:
                 last = out[-1]
@@ -71,25 +72,54 @@ class DeleteSet:
 
     @staticmethod
     def read(dec: Decoder) -> DeleteSet:
+        try:
+            return DeleteSet._read(dec)
+        except IndexError:
+            raise DecodeError("unexpected end of data") from None
+
+    @staticmethod
+    def _read(dec: Decoder) -> DeleteSet:
+        # A full state holds a range per deleted run: the var uints are read inline (one byte each,
+        # mostly), with the position in a local.
         ds = DeleteSet()
-        n = dec.read_var_uint()
-        if n > dec.remaining():
+        data = dec.data
+        pos = dec.pos
+        end = dec.end
+        n = data[pos]
+        pos += 1
+        if n >= 0x80:
+            n, pos = var_uint_tail(data, pos, n)
+        if n > end - pos:
             raise DecodeError("delete set client count exceeds data")
         for _ in range(n):
-            client = dec.read_var_uint()
-            count = dec.read_var_uint()
-            if count > dec.remaining():
+            client = data[pos]
+            pos += 1
+            if client >= 0x80:
+                client, pos = var_uint_tail(data, pos, client)
+            count = data[pos]
+            pos += 1
+            if count >= 0x80:
+                count, pos = var_uint_tail(data, pos, count)
+            if count > end - pos:
                 raise DecodeError("delete set range count exceeds data")
             ranges = ds.clients.setdefault(client, [])
+            append = ranges.append
             for _ in range(count):
-                clock = dec.read_var_uint()
-                length = dec.read_var_uint()
-                if clock + length > 2**53 - 1:
+                clock = data[pos]
+                pos += 1
+                if clock >= 0x80:
+                    clock, pos = var_uint_tail(data, pos, clock)
+                length = data[pos]
+                pos += 1
+                if length >= 0x80:
+                    length, pos = var_uint_tail(data, pos, length)
+                if clock + length > MAX_SAFE_INTEGER:
                     raise DecodeError("delete range out of range")
                 if length:
-                    ranges.append([clock, length])
+                    append([clock, length])
             if not ranges:
                 del ds.clients[client]
+        dec.pos = pos
         return ds
 
     @staticmethod

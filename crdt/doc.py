@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc as cyclic_gc
 import random
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,10 @@ from .types.map import Map
 from .types.text import Text
 from .update_decoder import decode_state_vector, read_update
 from .update_encoder import encode_state_vector, write_structs
+
+# Updates at least this big (a document's full state, a long absence) are applied with the cyclic GC
+# paused: from about a thousand structs on, its repeated passes cost more than the work itself.
+BULK_UPDATE_BYTES = 16 * 1024
 
 
 def new_client_id() -> int:
@@ -166,6 +171,20 @@ class Doc:
 
     def apply_update(self, update: bytes, origin: Any = None) -> None:
         """Apply a v1 update from a peer. A malformed one raises ``DecodeError`` and changes nothing."""
+        if len(update) >= BULK_UPDATE_BYTES and cyclic_gc.isenabled():
+            # Tens of thousands of new objects, all kept: the cyclic GC would scan the growing heap
+            # again and again while they are made. Pause it, then give the new objects their one
+            # young-generation pass before returning (so no GC work is left for the caller).
+            cyclic_gc.disable()
+            try:
+                self._apply_update(update, origin)
+            finally:
+                cyclic_gc.enable()
+                cyclic_gc.collect(0)
+            return
+        self._apply_update(update, origin)
+
+    def _apply_update(self, update: bytes, origin: Any) -> None:
         refs, ds = read_update(update)
         tr = self._tr
         if tr is not None:

@@ -2,13 +2,23 @@
 
 Structs whose dependencies have not arrived are kept pending and retried only once what they
 wait for is there; deletions of unknown ranges are kept as a pending delete set.
+
+Loading a document's full state is a long run of one client's items after another: those go
+through ``_integrate_run`` (no call per item, neighbours found by ID in dicts), the rest through
+``_integrate_item`` or the general ``Item.missing``/``Item.integrate``. All paths give the same
+store, byte for byte (``tests/crdt/test_remote_load.py``).
 """
 
 from __future__ import annotations
 
 from .delete_set import DeleteSet
-from .store import StructStore, find_index
-from .structs.item import Item, Skip, split_item
+from .store import StructStore, find_index_near
+from .structs.contents import ContentDeleted, ContentString, ContentType
+from .structs.item import Item, Skip, get_item_clean_end, get_item_clean_start, split_item
+
+# Off only in tests: then every item goes through Item.missing + Item.integrate, to check the fast
+# paths against.
+FAST_PATH = True
 
 
 def integrate_structs(tr, store: StructStore, refs: dict[int, list]) -> tuple[dict, dict] | None:
@@ -22,6 +32,12 @@ def integrate_structs(tr, store: StructStore, refs: dict[int, list]) -> tuple[di
     missing_sv: dict[int, int] = {}
     stack: list = []
     state: dict[int, int] = {}
+    # For the fast path: items linked by this call by client, then first (last) clock; the root types
+    # by name. (Int keys, not ID tuples: fewer objects for the cyclic GC to track.)
+    starts: dict[int, dict[int, Item]] = {}
+    ends: dict[int, dict[int, Item]] = {}
+    roots: dict = {}
+    fast = FAST_PATH
 
     def next_target():
         while order:
@@ -53,11 +69,20 @@ def integrate_structs(tr, store: StructStore, refs: dict[int, list]) -> tuple[di
         stack.clear()
 
     cur = next_target()
-    if cur is None:
-        return None
-    head = cur[0][cur[1]]
-    cur[1] += 1
+    head = None
     while True:
+        if head is None:
+            # Nothing waits on the stack: the current client's next struct (most in runs, fast).
+            while cur is not None:
+                if fast:
+                    cur[1] = _integrate_run(tr, store, cur[0], cur[1], state, starts, ends, roots)
+                if cur[1] < len(cur[0]):
+                    head = cur[0][cur[1]]
+                    cur[1] += 1
+                    break
+                cur = next_target()
+            if head is None:
+                break
         if head.__class__ is not Skip:
             client = head.client
             local_clock = state.get(client)
@@ -78,8 +103,15 @@ def integrate_structs(tr, store: StructStore, refs: dict[int, list]) -> tuple[di
                     # Its first part is known: integrate the rest, whose left neighbour is that part.
                     head = _rest_of(head, offset)
                     offset = 0
-                miss = head.missing(tr, store) if head.is_item else None
-                if miss is not None:
+                if fast and head.__class__ is Item:
+                    miss = _integrate_item(tr, store, head, starts, ends, roots)
+                else:
+                    miss = head.missing(tr, store) if head.is_item else None
+                    if miss is None:
+                        head.integrate(tr, offset)
+                if miss is None:
+                    state[client] = head.clock + head.length
+                else:
                     stack.append(head)
                     t = targets.get(miss)
                     if t is None or t[1] == len(t[0]):
@@ -89,22 +121,269 @@ def integrate_structs(tr, store: StructStore, refs: dict[int, list]) -> tuple[di
                         head = t[0][t[1]]
                         t[1] += 1
                         continue
-                else:
-                    head.integrate(tr, offset)
-                    state[client] = head.clock + head.length
-        if stack:
-            head = stack.pop()
-        elif cur is not None and cur[1] < len(cur[0]):
-            head = cur[0][cur[1]]
-            cur[1] += 1
-        else:
-            cur = next_target()
-            if cur is None:
-                break
-            head = cur[0][cur[1]]
-            cur[1] += 1
+        head = stack.pop() if stack else None
     if rest:
         return rest, missing_sv
+    return None
+
+
+def _integrate_run(tr, store: StructStore, structs: list, i: int, state: dict, starts: dict, ends: dict,
+                   roots: dict) -> int:
+    """Integrate ``structs[i:]`` (one client's, in clock order) for as long as each is an item that
+    starts at the client's state and has all it depends on; returns the index of the first one not
+    integrated, for the general loop.
+
+    A document's full state is such a run per client. Text runs with plain item neighbours and no
+    concurrent insert at their place are linked inline (what ``_integrate_item`` does for them, with
+    no call per item); other items go through ``_integrate_item``.
+    """
+    n = len(structs)
+    if i >= n:
+        return i
+    client = structs[i].client
+    clock = state.get(client)
+    if clock is None:
+        clock = store.get_state(client)
+    clients = store.clients
+    own = clients.get(client)
+    my_starts = starts.get(client)
+    if my_starts is None:
+        my_starts = starts[client] = {}
+        ends[client] = {}
+    my_ends = ends[client]
+    changed = tr.changed
+    ds_clients = tr.delete_set.clients
+    # The parent that was last marked changed, and whose own item is not deleted.
+    noted = None
+    while i < n:
+        item = structs[i]
+        if item.__class__ is not Item or item.clock != clock:
+            break
+        origin = item.origin
+        ro = item.right_origin
+        parent = item.parent
+        content = item.content
+        cc = content.__class__
+        left = None
+        right = None
+        if (
+            origin is None
+            or origin[0] != client
+            or (ro is not None and ro[0] != client)
+            or parent is not None
+            or (cc is not ContentString and cc is not ContentDeleted)
+        ):
+            # Another client's IDs, a parent of its own, other content: the per-item code.
+            if _integrate_item(tr, store, item, starts, ends, roots) is not None:
+                break
+            noted = None
+            own = clients[client]
+            clock += item.length
+            i += 1
+            continue
+        # Neighbours in this client's own structs (all there: the decoder checked they come before).
+        ok = origin[1]
+        last = own[-1]
+        if last.clock + last.length - 1 == ok:
+            left = last
+        else:
+            left = my_ends.get(ok)
+            if left is None or left.clock + left.length - 1 != ok:
+                left = get_item_clean_end(tr, store, client, ok)
+        if ro is not None:
+            right = my_starts.get(ro[1])
+            if right is None:
+                right = get_item_clean_start(tr, store, client, ro[1])
+        if (
+            left.__class__ is not Item
+            or left.parent_sub is not None
+            or left.right is not right
+            or (right is not None and right.__class__ is not Item)
+            or (right is not None and (right.parent is not left.parent or right.parent_sub is not None))
+        ):
+            # A GC neighbour, a map entry, a concurrent insert here, or neighbours from two lists.
+            if _integrate_item(tr, store, item, starts, ends, roots) is not None:
+                break
+            noted = None
+            own = clients[client]
+            clock += item.length
+            i += 1
+            continue
+        # Item.missing: the parent is the left neighbour's. Item.integrate: no conflict to resolve.
+        parent = item.parent = left.parent
+        item.left = left
+        item.right = right
+        left.right = item
+        if right is not None:
+            right.left = item
+        length = item.length
+        own.append(item)
+        if cc is ContentDeleted:
+            ranges = ds_clients.get(client)
+            if ranges is None:
+                ds_clients[client] = [[clock, length]]
+            else:
+                r = ranges[-1]
+                if r[0] + r[1] == clock:
+                    r[1] += length
+                else:
+                    ranges.append([clock, length])
+            item.deleted = True
+            item.vlen = 0
+        elif item.vlen and not item.deleted:
+            parent._length += item.vlen
+        if parent is not noted:
+            # Once per parent: nothing linked here can delete a type or drop it from tr.changed.
+            subs = changed.get(parent)
+            if subs is None or None not in subs:
+                tr.add_changed(parent, None)
+            pitem = parent._item
+            if pitem is not None and pitem.deleted:
+                item.delete(tr)
+            else:
+                noted = parent
+        my_starts[clock] = item
+        clock += length
+        my_ends[clock - 1] = item
+        i += 1
+    state[client] = clock
+    return i
+
+
+def _integrate_item(tr, store: StructStore, item: Item, starts: dict, ends: dict, roots: dict):
+    """``item.missing`` then ``item.integrate(tr, 0)``, fused: returns the client whose structs must
+    come first (and changes nothing), or None once the item is integrated.
+
+    Most items of an update are text runs whose neighbours are plain items and whose place needs no
+    conflict scan (always so for one client's edits). Those are linked here with their neighbours
+    found by ID in ``starts``/``ends`` (filled as items are linked) or at the end of a client's
+    structs, not by binary search. Anything else (a GC neighbour, map keys, nested types,
+    formatting, concurrent inserts at the place) goes through the general code.
+    """
+    clients = store.clients
+    client = item.client
+    origin = item.origin
+    ro = item.right_origin
+    parent = item.parent
+    # What must be there first (as Item.missing checks it, in the same order).
+    if origin is not None and origin[0] != client:
+        structs = clients.get(origin[0])
+        if structs is None:
+            return origin[0]
+        last = structs[-1]
+        if origin[1] >= last.clock + last.length:
+            return origin[0]
+    if ro is not None and ro[0] != client:
+        structs = clients.get(ro[0])
+        if structs is None:
+            return ro[0]
+        last = structs[-1]
+        if ro[1] >= last.clock + last.length:
+            return ro[0]
+    if parent.__class__ is tuple and parent[0] != client:
+        structs = clients.get(parent[0])
+        if structs is None:
+            return parent[0]
+        last = structs[-1]
+        if parent[1] >= last.clock + last.length:
+            return parent[0]
+    # The struct ending at the origin and the one starting at the right origin (split out if needed).
+    left = None
+    if origin is not None:
+        oc = origin[0]
+        ok = origin[1]
+        last = clients[oc][-1]
+        if last.clock + last.length - 1 == ok:
+            left = last
+        else:
+            found = ends.get(oc)
+            if found is not None:
+                left = found.get(ok)
+            # A struct split since it was linked ends before its recorded end.
+            if left is None or left.clock + left.length - 1 != ok:
+                left = get_item_clean_end(tr, store, oc, ok)
+    right = None
+    if ro is not None:
+        found = starts.get(ro[0])
+        if found is not None:
+            right = found.get(ro[1])
+        if right is None:
+            right = get_item_clean_start(tr, store, ro[0], ro[1])
+    if (left is not None and left.__class__ is not Item) or (
+        right is not None and right.__class__ is not Item
+    ):
+        # A GC neighbour (the item becomes GC, or its origin moves): the general code does it.
+        if item.missing(tr, store) is None:
+            item.integrate(tr, 0)
+        return None
+    item.left = left
+    item.right = right
+    parent_sub = item.parent_sub
+    if parent is None:
+        if left is not None:
+            parent = left.parent
+            parent_sub = item.parent_sub = left.parent_sub
+        elif right is not None:
+            parent = right.parent
+            parent_sub = item.parent_sub = right.parent_sub
+    elif parent.__class__ is str:
+        name = parent
+        parent = roots.get(name)
+        if parent is None:
+            parent = roots[name] = tr.doc._root(name)
+    elif parent.__class__ is tuple:
+        p = store.get_item(parent[0], parent[1])
+        parent = p.content.type if p.is_item and p.content.__class__ is ContentType else None
+    # A hostile update can name neighbours from two different lists: refuse to link them.
+    if parent is not None and (
+        (left is not None and (left.parent is not parent or left.parent_sub != parent_sub))
+        or (right is not None and (right.parent is not parent or right.parent_sub != parent_sub))
+    ):
+        parent = None
+    item.parent = parent
+    content = item.content
+    cc = content.__class__
+    if (
+        parent is None
+        or parent_sub is not None
+        or (cc is not ContentString and cc is not ContentDeleted)
+        or (left is None and (right is None or right.left is not None))
+        or (left is not None and left.right is not right)
+    ):
+        item.integrate(tr, 0)
+        return None
+    # A list item in its place with nothing concurrent there: Item.integrate's linking, inline.
+    if left is not None:
+        left.right = item
+    else:
+        right = item.right = parent._start
+        parent._start = item
+    if right is not None:
+        right.left = item
+    clock = item.clock
+    structs = clients.get(client)
+    if structs is None:
+        clients[client] = [item]
+    else:
+        structs.append(item)
+    if cc is ContentDeleted:
+        tr.delete_set.add(client, clock, item.length)
+        item.deleted = True
+        item.vlen = 0
+    elif item.vlen and not item.deleted:
+        parent._length += item.vlen
+    subs = tr.changed.get(parent)
+    if subs is None or None not in subs:
+        tr.add_changed(parent, None)
+    pitem = parent._item
+    if pitem is not None and pitem.deleted:
+        item.delete(tr)
+    found = starts.get(client)
+    if found is None:
+        found = starts[client] = {}
+        ends[client] = {}
+    found[clock] = item
+    ends[client][clock + item.length - 1] = item
     return None
 
 
@@ -125,12 +404,15 @@ def apply_delete_set(tr, store: StructStore, ds: DeleteSet) -> dict[int, list] |
     for client, ranges in ds.clients.items():
         structs = store.clients.get(client)
         state = store.get_state(client)
+        i = 0
         for clock, length in ranges:
             end = clock + length
             if clock < state:
                 if state < end:
                     unapplied.setdefault(client, []).append([state, end - state])
-                i = find_index(structs, clock)
+                # A full state's ranges start where its deleted items do: usually at structs[i].
+                if i >= len(structs) or structs[i].clock != clock:
+                    i = find_index_near(structs, clock, i)
                 s = structs[i]
                 if not s.deleted and s.clock < clock:
                     structs.insert(i + 1, split_item(tr, s, clock - s.clock))

@@ -54,3 +54,26 @@ def find_index(structs: list, clock: int) -> int:
     if last.clock <= clock:
         return len(structs) - 1
     return bisect_right(structs, clock, key=_clock_of) - 1
+
+
+def find_index_near(structs: list, clock: int, guess: int) -> int:
+    """:func:`find_index`, trying a few steps from ``guess`` (the index of a nearby clock) first.
+
+    Walking a sorted delete set, the next range is usually a struct or two away from the last one.
+    """
+    n = len(structs)
+    if 0 <= guess < n:
+        if structs[guess].clock <= clock:
+            for _ in range(4):
+                nxt = guess + 1
+                if nxt == n or structs[nxt].clock > clock:
+                    return guess
+                guess = nxt
+        else:
+            for _ in range(4):
+                guess -= 1
+                if guess < 0:
+                    break
+                if structs[guess].clock <= clock:
+                    return guess
+    return find_index(structs, clock)

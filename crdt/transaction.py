@@ -8,8 +8,9 @@ from typing import Any
 
 from .delete_set import DeleteSet
 from .encoding import Encoder
-from .store import find_index
-from .structs.item import try_merge_with_lefts
+from .store import find_index, find_index_near
+from .structs.contents import ContentDeleted
+from .structs.item import Item, try_merge_with_lefts
 from .update_encoder import write_structs
 
 
@@ -22,7 +23,7 @@ class Transaction:
 
     __slots__ = (
         "doc", "origin", "local", "before_state", "after_state", "delete_set", "changed",
-        "changed_parent_types", "merge_structs", "meta", "reset_markers", "_done",
+        "changed_parent_types", "merge_structs", "meta", "reset_markers", "deleted_items", "_done",
     )
 
     def __init__(self, doc, origin: Any, local: bool) -> None:
@@ -38,6 +39,9 @@ class Transaction:
         self.meta: dict = {}
         # Set when list items were integrated by a path that does not keep search markers right.
         self.reset_markers = not local
+        # Set by Item.delete: only then can the delete set hold items whose content GC must drop
+        # (the other deleted items of a transaction arrived as deleted content).
+        self.deleted_items = False
         self._done = False
 
     def add_changed(self, type_, parent_sub) -> None:
@@ -102,19 +106,15 @@ def _cleanup(tr: Transaction) -> None:
     finally:
         tr._done = True
         if ds.clients:
-            if doc.gc:
+            if doc.gc and tr.deleted_items:
                 _gc_delete_set(ds, store, doc.gc_filter)
-            _merge_delete_set(ds, store)
+            _merge_delete_set(ds, store, before)
         changed_state = False
         for client, clock in after.items():
             b = before.get(client, 0)
             if b != clock:
                 changed_state = True
-                structs = store.clients[client]
-                first = max(find_index(structs, b), 1)
-                i = len(structs) - 1
-                while i >= first:
-                    i -= 1 + try_merge_with_lefts(structs, i)
+                _merge_new_structs(store.clients[client], b)
         ms = tr.merge_structs
         for k in range(len(ms) - 1, -1, -1):
             s = ms[k]
@@ -136,28 +136,53 @@ def _cleanup(tr: Transaction) -> None:
                 cb(update, tr.origin)
 
 
+def _merge_new_structs(structs: list, before: int) -> None:
+    """Merge every struct from clock ``before`` on with its left neighbours where they form one run."""
+    first = max(find_index(structs, before), 1)
+    i = len(structs) - 1
+    while i >= first:
+        right = structs[i]
+        left = structs[i - 1]
+        # Most neighbours in the store are not neighbours in their list: rule those out inline
+        # (what Item.merge checks first) before paying for the call.
+        if left.__class__ is right.__class__ and (left.__class__ is not Item or left.right is right):
+            i -= 1 + try_merge_with_lefts(structs, i)
+        else:
+            i -= 1
+
+
 def _gc_delete_set(ds: DeleteSet, store, gc_filter) -> None:
     for client, ranges in ds.clients.items():
         structs = store.clients[client]
+        guess = len(structs) - 1
         for k in range(len(ranges) - 1, -1, -1):
             clock, length = ranges[k]
             end = clock + length
-            si = find_index(structs, clock)
+            si = guess = find_index_near(structs, clock, guess)
             n = len(structs)
             while si < n:
                 s = structs[si]
                 if s.clock >= end:
                     break
-                if s.is_item and s.deleted and not s.keep and (gc_filter is None or gc_filter(s)):
+                # Deleted content is what collecting a plain item leaves: nothing to do for it.
+                if (
+                    s.is_item and s.deleted and not s.keep and s.content.__class__ is not ContentDeleted
+                    and (gc_filter is None or gc_filter(s))
+                ):
                     s.gc(store, False)
                 si += 1
 
 
-def _merge_delete_set(ds: DeleteSet, store) -> None:
+def _merge_delete_set(ds: DeleteSet, store, before: dict[int, int]) -> None:
     for client, ranges in ds.clients.items():
         structs = store.clients[client]
+        # Ranges of structs this transaction added are left to _merge_new_structs, which tries every
+        # pair of neighbours from there on anyway (the runs merging finds do not depend on the order).
+        new = before.get(client, 0)
         for k in range(len(ranges) - 1, -1, -1):
             clock, length = ranges[k]
+            if clock >= new:
+                continue
             si = min(len(structs) - 1, 1 + find_index(structs, clock + length - 1))
             while si > 0 and structs[si].clock >= clock:
                 si -= 1 + try_merge_with_lefts(structs, si)

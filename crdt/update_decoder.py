@@ -6,12 +6,15 @@ Everything is validated here, before a document is touched: a malformed update r
 
 from __future__ import annotations
 
-from .decoding import Decoder
+from .decoding import Decoder, var_uint_rest, var_uint_tail
 from .delete_set import DeleteSet
 from .encoding import MAX_SAFE_INTEGER
 from .errors import DecodeError
-from .structs.contents import ContentString, read_content, utf16_len
+from .structs.contents import ContentDeleted, ContentString, ContentType, read_content, utf16_len
 from .structs.item import GC, Item, Skip
+
+# Builds a slotted object without running its __init__ (the decoder sets every slot itself).
+_new_object = object.__new__
 
 
 def read_update(data: bytes) -> tuple[dict[int, list], DeleteSet]:
@@ -30,19 +33,44 @@ def read_update(data: bytes) -> tuple[dict[int, list], DeleteSet]:
 
 
 def _read_structs(dec: Decoder) -> dict[int, list]:
+    try:
+        return _read_structs_at(dec)
+    except IndexError:
+        # Every byte read below indexes ``data`` directly: running off its end lands here.
+        raise DecodeError("unexpected end of data") from None
+
+
+def _read_structs_at(dec: Decoder) -> dict[int, list]:
+    # The hot loop of every remote load: it keeps the read position in a local, reads one-byte var
+    # uints inline and builds items without Item.__init__ (whose argument passing and content checks
+    # cost more than the stores). What it builds is exactly what Item(...) would.
     out: dict[int, list] = {}
-    n_clients = dec.read_var_uint()
-    if n_clients > dec.remaining():
-        raise DecodeError("client count exceeds data")
-    rv = dec.read_var_uint
     data = dec.data
     end = dec.end
+    tail = var_uint_tail
+    pos = dec.pos
+    last_ro = (-1, -1)
+    n_clients = data[pos]
+    pos += 1
+    if n_clients >= 0x80:
+        n_clients, pos = tail(data, pos, n_clients)
+    if n_clients > end - pos:
+        raise DecodeError("client count exceeds data")
     for _ in range(n_clients):
-        n_structs = rv()
-        if n_structs > dec.remaining():
+        n_structs = data[pos]
+        pos += 1
+        if n_structs >= 0x80:
+            n_structs, pos = tail(data, pos, n_structs)
+        if n_structs > end - pos:
             raise DecodeError("struct count exceeds data")
-        client = rv()
-        clock = rv()
+        client = data[pos]
+        pos += 1
+        if client >= 0x80:
+            client, pos = tail(data, pos, client)
+        clock = data[pos]
+        pos += 1
+        if clock >= 0x80:
+            clock, pos = tail(data, pos, clock)
         structs = out.get(client)
         if structs is None:
             structs = out[client] = []
@@ -50,54 +78,144 @@ def _read_structs(dec: Decoder) -> dict[int, list]:
             raise DecodeError(f"client {client} appears twice with overlapping structs")
         append = structs.append
         for _ in range(n_structs):
-            info = dec.read_u8()
+            info = data[pos]
+            pos += 1
             ref = info & 0x1F
             if ref == 0 or ref == 10:
-                length = rv()
+                length = data[pos]
+                pos += 1
+                if length >= 0x80:
+                    length, pos = tail(data, pos, length)
                 if length == 0:
                     raise DecodeError("empty struct")
                 append((GC if ref == 0 else Skip)(client, clock, length))
                 clock += length
                 continue
-            origin = (rv(), rv()) if info & 0x80 else None
-            right_origin = (rv(), rv()) if info & 0x40 else None
+            if info & 0x80:
+                oc = data[pos]
+                pos += 1
+                if oc >= 0x80:
+                    oc, pos = tail(data, pos, oc)
+                ok = data[pos]
+                pos += 1
+                if ok >= 0x80:
+                    # Clocks of long documents take two or three bytes: read those inline too.
+                    b = data[pos]
+                    pos += 1
+                    ok = (ok & 0x7F) | ((b & 0x7F) << 7)
+                    if b >= 0x80:
+                        b = data[pos]
+                        pos += 1
+                        ok |= (b & 0x7F) << 14
+                        if b >= 0x80:
+                            ok, pos = var_uint_rest(data, pos, ok, 21)
+                if oc == client and ok >= clock:
+                    raise DecodeError("item's origin is not before it")
+                origin = (oc, ok)
+            else:
+                origin = None
+            if info & 0x40:
+                rc = data[pos]
+                pos += 1
+                if rc >= 0x80:
+                    rc, pos = tail(data, pos, rc)
+                rk = data[pos]
+                pos += 1
+                if rk >= 0x80:
+                    # Clocks of long documents take two or three bytes: read those inline too.
+                    b = data[pos]
+                    pos += 1
+                    rk = (rk & 0x7F) | ((b & 0x7F) << 7)
+                    if b >= 0x80:
+                        b = data[pos]
+                        pos += 1
+                        rk |= (b & 0x7F) << 14
+                        if b >= 0x80:
+                            rk, pos = var_uint_rest(data, pos, rk, 21)
+                if rc == client and rk >= clock:
+                    raise DecodeError("item's right origin is not before it")
+                if rk != last_ro[1] or rc != last_ro[0]:
+                    last_ro = (rc, rk)
+                # Typing at one place gives runs of items with one right origin: they share the tuple.
+                right_origin = last_ro
+            else:
+                right_origin = None
             parent = None
             parent_sub = None
             if not info & 0xC0:
-                if rv() == 1:
+                dec.pos = pos
+                if dec.read_var_uint() == 1:
                     parent = dec.read_var_string()
                 else:
-                    parent = (rv(), rv())
+                    parent = (dec.read_var_uint(), dec.read_var_uint())
                     if parent[0] == client and parent[1] >= clock:
                         raise DecodeError("item is its own ancestor")
                 if info & 0x20:
                     parent_sub = dec.read_var_string()
+                pos = dec.pos
+            deleted = False
             if ref == 4:
                 # Strings are most of what documents hold: read them inline.
-                n = rv()
-                pos = dec.pos
+                n = data[pos]
+                pos += 1
+                if n >= 0x80:
+                    n, pos = tail(data, pos, n)
                 stop = pos + n
                 if stop > end:
                     raise DecodeError("unexpected end of data")
-                dec.pos = stop
                 try:
                     text = data[pos:stop].decode("utf-8")
                 except UnicodeDecodeError as e:
                     raise DecodeError(f"invalid UTF-8 in string: {e.reason}") from None
-                length = n if n == len(text) else utf16_len(text)
+                pos = stop
+                vlen = len(text)
+                length = n if n == vlen else utf16_len(text)
                 if length == 0:
                     raise DecodeError("empty string content")
-                content = ContentString(text)
+                content = _new_object(ContentString)
+                content.s = text
+            elif ref == 1:
+                # Deleted content: what a full state holds for every deleted run.
+                length = data[pos]
+                pos += 1
+                if length >= 0x80:
+                    length, pos = tail(data, pos, length)
+                if length == 0:
+                    raise DecodeError("empty deleted content")
+                content = _new_object(ContentDeleted)
+                content.len = length
+                deleted = True
+                vlen = 0
             else:
+                dec.pos = pos
                 content, length = read_content(dec, ref)
-            if origin is not None and origin[0] == client and origin[1] >= clock:
-                raise DecodeError("item's origin is not before it")
-            if right_origin is not None and right_origin[0] == client and right_origin[1] >= clock:
-                raise DecodeError("item's right origin is not before it")
-            append(Item(client, clock, length, origin, right_origin, None, None, parent, parent_sub, content))
+                pos = dec.pos
+                if not content.countable:
+                    vlen = 0
+                elif content.__class__ is ContentType:
+                    vlen = 1
+                else:
+                    vlen = length
+            item = _new_object(Item)
+            item.client = client
+            item.clock = clock
+            item.length = length
+            item.origin = origin
+            item.right_origin = right_origin
+            item.left = None
+            item.right = None
+            item.parent = parent
+            item.parent_sub = parent_sub
+            item.content = content
+            item.deleted = deleted
+            item.keep = False
+            item.redone = None
+            item.vlen = vlen
+            append(item)
             clock += length
         if clock > MAX_SAFE_INTEGER:
             raise DecodeError("clock out of range")
+    dec.pos = pos
     return out
 
 

@@ -130,6 +130,7 @@ class Item:
         """Mark deleted (with everything inside it, for a shared type), recording it in ``tr``."""
         if self.deleted:
             return
+        tr.deleted_items = True
         if self.content.__class__ is not ContentType:
             parent = self.parent
             if self.parent_sub is None and self.vlen:
