@@ -11,7 +11,9 @@ covers it, handed back by :attr:`HistoryWriter.pending_journal` until then).
 Writing: one writer per file (an exclusive, non-blocking ``flock``); records are appended in batches,
 each batch one ``write`` followed (with ``durable=True``, the default) by ``fdatasync`` before
 :meth:`HistoryWriter.append` returns. Compaction writes a new file beside the old one and renames it
-over it (``os.replace``), then syncs the directory. Readers take no lock.
+over it (``os.replace``), then syncs the directory. Readers take no lock, and see the journal records
+no change supersedes yet as provisional changes (:meth:`HistoryFile.read`), so they show every
+acknowledged edit.
 
 Reading: a crash mid-append leaves a *torn tail*: a last record cut short. It is ignored (losing only
 that unfinished record) and cut off the next time the file is opened for writing. Every other damage
@@ -32,7 +34,7 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from .history import Change, History
+from .history import Change, ChangeGrouper, History
 
 try:
     import fcntl
@@ -420,15 +422,37 @@ class HistoryFile:
     """Opening and reading history files (see ``docs/file-format.md``)."""
 
     @staticmethod
-    def read(path: str | os.PathLike) -> History:
+    def read(path: str | os.PathLike, *, journal: bool = True) -> History:
         """The history in ``path``, without locking or changing the file (a torn tail is ignored).
 
+        ``journal`` (the default): the journal records no change supersedes yet (updates a live writer
+        accepted and acknowledged, whose change it has not written yet) are included too, grouped into
+        *provisional* changes on ``main`` the way the writer groups them (``ChangeGrouper``'s
+        defaults), so a reader sees every acknowledged edit. The writer may later write those edits as
+        differently grouped changes (other hashes). Without ``journal``: the written changes only.
         Raises :class:`HistoryFileError` for a damaged file and ``FileNotFoundError`` if it is absent.
         """
         path = Path(path)
         with open(path, "rb") as f:
             data = f.read()
-        return _load(data, path).history
+        return HistoryFile.parse(data, path, journal=journal)
+
+    @staticmethod
+    def parse(data: bytes, name: str | os.PathLike = "<bytes>", *, journal: bool = True) -> History:
+        """The history in ``data``, the bytes of a history file (as :meth:`read`; ``name`` is the path
+        named in errors)."""
+        loaded = _load(bytes(data), Path(name))
+        if journal and loaded.journal:
+            _group_journal(loaded.history, [entry for entry, _ in loaded.journal])
+        return loaded.history
+
+    @staticmethod
+    def read_journal(path: str | os.PathLike) -> list[JournalEntry]:
+        """The journal records of ``path`` no change supersedes yet, in order (no lock is taken)."""
+        path = Path(path)
+        with open(path, "rb") as f:
+            data = f.read()
+        return [entry for entry, _ in _load(data, path).journal]
 
     @staticmethod
     def read_header(path: str | os.PathLike) -> dict[str, Any]:
@@ -512,6 +536,17 @@ class HistoryFile:
             checkpoint_bytes=checkpoint_bytes, auto_compact=auto_compact,
         )
         return loaded.history, writer
+
+
+def _group_journal(history: History, entries: list[JournalEntry]) -> None:
+    """Record journal ``entries`` into ``history`` as the changes a writer's grouper would make."""
+    grouper = ChangeGrouper(history)
+    for e in entries:
+        try:
+            grouper.add(e.update, e.author, time=e.time, kind=e.kind, message=e.message, meta=e.meta or None)
+        except ValueError:  # an update this history cannot place (never written so): skip it, keep reading
+            grouper = ChangeGrouper(history)
+    grouper.flush()
 
 
 def _temp_prefix(path: Path) -> str:

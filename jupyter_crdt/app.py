@@ -14,10 +14,19 @@ import os
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, default
 
+from . import merge_handler
 from .handlers import handlers
 from .models import notebooks_available
 from .rooms import RoomManager, RoomSettings
-from .stores import HistoryStore, LogStore, MemoryStore, NotebookHistoryStore, sidecar_path
+from .stores import (
+    HistoryStore,
+    LogStore,
+    MemoryStore,
+    NotebookHistoryStore,
+    SidecarHistoryStore,
+    TextHistoryStore,
+    sidecar_path,
+)
 
 #: jupyter_server's contents events (``ContentsManager.emit``): rename, copy, delete, save, get.
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
@@ -54,7 +63,7 @@ class CrdtExtension(ExtensionApp):
     history_enabled = Bool(
         True,
         config=True,
-        help="Keep each document's history in a sidecar file beside it (.NAME.crdtlog). Without it, "
+        help="Keep each document's history in a sidecar file beside it (.NAME.crdt). Without it, "
         "histories live in memory and a restart gives documents a new session.",
     )
     history_flush_delay = Float(
@@ -105,6 +114,7 @@ class CrdtExtension(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers(self.manager))
+        self.handlers.append(merge_handler.route(self.manager))
 
     def _check_conflicts(self) -> None:
         enabled = getattr(self.serverapp, "jpserver_extensions", {}) or {}
@@ -123,20 +133,24 @@ class CrdtExtension(ExtensionApp):
         if doc_type == "notebook" and notebooks_available():
             return NotebookHistoryStore(os_path)
         if doc_type == "notebook":
-            return MemoryStore()  # never write a text-format log under a notebook's sidecar name
-        return LogStore(sidecar_path(os_path))
+            return MemoryStore()  # never write a text history under a notebook's sidecar name
+        return TextHistoryStore(os_path)
 
-    async def get_document(self, *, path: str, content_type: str, file_format: str):
+    async def get_document(self, *, path: str, content_type: str, file_format: str, branch: str = "main"):
         """The live shared document of ``path`` (a :class:`crdt.Doc` in JupyterLab's schema), for
         other server extensions; changes made to it (inside ``doc.transact(origin=...)``) reach
         every client, are recorded in the history and saved, like any other change.
+
+        ``branch``: the document of that branch of a notebook's history instead (its branch room:
+        changes are recorded on the branch, never saved to the file); ``LookupError`` if there is no
+        such branch.
 
         Compatible in spirit with jupyter-collaboration's ``get_document``: this is the document
         itself, not a copy.
         """
         file_id_manager = self.serverapp.web_app.settings["file_id_manager"]
         file_id = file_id_manager.index(path)
-        room = await self.manager.get(file_format, content_type, file_id)
+        room = await self.manager.get_branch(file_format, content_type, file_id, branch)
         return room.doc
 
     # -- histories follow their files (renames, copies, deletions made through Jupyter) ------------
@@ -195,7 +209,7 @@ class CrdtExtension(ExtensionApp):
         for room, file in self._open_rooms_at(source):
             if file == source:
                 await room._flush()  # every accepted edit of the source is in its sidecar
-        copy_history(source, copy)  # text files' logs are not copied: the copy starts its own
+        copy_history(source, copy)  # a notebook's or a text file's: the copy gets its own session id
 
     async def _follow_delete(self, os_path: str) -> None:
         from .histories import delete_history
@@ -215,7 +229,7 @@ class CrdtExtension(ExtensionApp):
 
 def _store_file(store: HistoryStore) -> str | None:
     """The path of the file whose history ``store`` keeps on disk (None: kept in memory)."""
-    if isinstance(store, NotebookHistoryStore):
+    if isinstance(store, SidecarHistoryStore):
         return store.path
     if isinstance(store, LogStore):
         head, tail = os.path.split(store.path)

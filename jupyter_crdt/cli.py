@@ -15,9 +15,10 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crdt import HistoryFileError, HistoryLockedError
 
@@ -36,6 +37,9 @@ from .histories import (
     write_history,
 )
 
+if TYPE_CHECKING:
+    from ._live_server import LiveServer
+
 EXIT_OK, EXIT_CONFLICT, EXIT_ERROR = 0, 1, 2
 COPIES_WARNING = (
     "warning: this rewrites the history in {sidecar}. Copies of this notebook elsewhere (other folders,\n"
@@ -51,17 +55,17 @@ class CliError(Exception):
 # -- going through the server ---------------------------------------------------------------------------
 
 
-def _running_server_for(path: str | os.PathLike) -> Any | None:
-    """The running Jupyter server that has ``path``'s history open, if any (to send the command to it).
+def _running_server_for(path: str | os.PathLike) -> LiveServer | None:
+    """The running Jupyter server (with ``jupyter_crdt``) that has ``path``'s history open, if any.
 
-    TODO(server API): the server extension's REST API (``/api/crdt/...``) is being written; once it offers
-    the operations below, find a running server whose root contains ``path``
-    (``jupyter_server.serverapp.list_running_servers()``), ask it whether the notebook's room is open, and
-    if so return a client that runs ``log``/``show``/``restore``/``merge``/... through it. Until then this
-    returns None, and a command that finds the sidecar locked by a server says so and stops (reading
-    commands fall back to reading the sidecar without the lock).
+    Looked for when a write command finds the sidecar locked (see ``_live_server.py``): ``restore`` and
+    ``merge`` then go through that server's REST API, so the change reaches every client of the live
+    notebook and its history. Reading commands read the sidecar without the lock instead (journal
+    records included, so they show every edit the server acknowledged).
     """
-    return None
+    from ._live_server import find_server
+
+    return find_server(path, sidecar_path(path))
 
 
 # -- helpers --------------------------------------------------------------------------------------------
@@ -91,25 +95,71 @@ def _locked_message(path: str | os.PathLike) -> str:
             "make this change in JupyterLab, or stop the server and try again")
 
 
+def _is_text(path: str | os.PathLike) -> bool:
+    from ._text_history import is_text_file
+
+    return is_text_file(path)
+
+
 def _open_read(path: str) -> NotebookHistory:
-    """The history for a reading command: a change made on disk is recorded when the sidecar is free."""
-    if _running_server_for(path) is not None:  # pragma: no cover - see _running_server_for
-        raise CliError("going through the running server is not implemented yet")
+    """The history for a reading command: a change made on disk is recorded when the sidecar is free.
+
+    A text file's is a ``TextHistory`` (an old ``.crdtlog`` is converted when the sidecar is free)."""
+    kind: Any = NotebookHistory
+    if _is_text(path):
+        from ._text_history import TextHistory
+
+        kind = TextHistory
+        _convert_old_log(path)
     if has_history(path):
         try:
-            return NotebookHistory.open(path, create=False)
+            return kind.open(path, create=False)
         except HistoryLockedError:
             print(f"note: {sidecar_path(path)} is in use; reading it as it is on disk", file=sys.stderr)
-    return NotebookHistory.open(path, writable=False)
+    return kind.open(path, writable=False)
+
+
+def _convert_old_log(path: str) -> None:
+    from ._text_history import convert_log
+
+    try:
+        convert_log(path)
+    except HistoryLockedError:
+        pass  # a server (of an earlier version) is writing the old log; it converts it when it reopens it
+
+
+def _notebooks_only(path: str, command: str) -> None:
+    if _is_text(path):
+        raise CliError(f"{command} works on notebooks; for a text file's history use log and show")
 
 
 def _open_write(path: str, args: argparse.Namespace) -> NotebookHistory:
-    if _running_server_for(path) is not None:  # pragma: no cover - see _running_server_for
-        raise CliError("going through the running server is not implemented yet")
     try:
         return NotebookHistory.open(path, author=_author(args))
     except HistoryLockedError:
         raise CliError(_locked_message(path)) from None
+
+
+def _open_write_or_server(path: str, args: argparse.Namespace) -> NotebookHistory | LiveServer:
+    """The history, opened for writing; or, when a running server has it open, that server."""
+    try:
+        return NotebookHistory.open(path, author=_author(args))
+    except HistoryLockedError:
+        server = _running_server_for(path)
+        if server is None:
+            raise CliError(_locked_message(path)) from None
+        print(f"note: {path} is open in the Jupyter server at {server.url}: the change goes through it",
+              file=sys.stderr)
+        return server
+
+
+def _call(server: LiveServer, method: str, endpoint: str, body: Any = None) -> Any:
+    from ._live_server import LiveServerError
+
+    try:
+        return server.call(method, endpoint, body)
+    except LiveServerError as e:
+        raise CliError(str(e)) from None
 
 
 def _when(t: float) -> str:
@@ -146,6 +196,8 @@ def _confirm(args: argparse.Namespace, question: str) -> bool:
 def cmd_log(args: argparse.Namespace) -> int:
     from ._changelog import summarize
 
+    if _is_text(args.notebook):
+        return _log_text(args)
     with _open_read(args.notebook) as nh:
         version = _version(nh, args.rev)
         n = len(nh.history.ancestors(version))
@@ -183,6 +235,38 @@ def cmd_log(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _log_text(args: argparse.Namespace) -> int:
+    """``log`` of a text file: each change with the characters it inserted and deleted, and where."""
+    from ._text_history import text_log
+
+    with _open_read(args.notebook) as nh:
+        version = _text_version(nh, args.rev)
+        entries = text_log(nh.history, version)
+    shown = [t for t in entries if args.all or t.visible]
+    shown.reverse()  # newest first
+    if args.json:
+        json.dump([t.to_dict() for t in shown][: args.max_count or None], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    color = _tty()
+    lines = [f"{_yellow(t.change.short, color)}  {_when(t.change.time)}  {t.change.author:<12} "
+             f"{t.change.kind:<8} {t.text()}" for t in shown]
+    if args.max_count:
+        lines = lines[: args.max_count]
+    print("\n".join(lines) if lines else "(no changes)")
+    return EXIT_OK
+
+
+def _text_version(nh: NotebookHistory, rev: str | None) -> frozenset[str]:
+    """REV in a text file's history (``~N`` counts the changes ``log`` shows for it)."""
+    from ._text_history import text_log
+
+    def visible(v: frozenset[str]) -> list:
+        return [t.change.hash for t in text_log(nh.history, v) if t.visible]
+
+    return resolve(nh.history, rev, visible=visible)
+
+
 def _groups(shown: list, minutes: float) -> list[list]:
     """Consecutive entries (newest first) of one author and kind, at most ``minutes`` apart."""
     out: list[list] = []
@@ -207,8 +291,12 @@ def _group_dict(g: list) -> dict:
 
 def cmd_show(args: argparse.Namespace) -> int:
     with _open_read(args.notebook) as nh:
-        version = _version(nh, args.at)
-        text = notebook_text(nh.notebook(None if version == nh.main else version))
+        if _is_text(args.notebook):
+            version = _text_version(nh, args.at)
+            text = nh.text(None if version == nh.main else version)  # type: ignore[attr-defined]
+        else:
+            version = _version(nh, args.at)
+            text = notebook_text(nh.notebook(None if version == nh.main else version))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -224,6 +312,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from ._nbdiff import diff_notebooks, render
     from ._union import notebook_at
 
+    _notebooks_only(args.notebook, "diff")
     with _open_read(args.notebook) as nh:
         h = nh.history
         rev1, rev2 = args.rev1, args.rev2
@@ -256,7 +345,11 @@ def _short(v: frozenset[str] | None) -> str:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    with _open_write(args.notebook, args) as nh:
+    _notebooks_only(args.notebook, "restore")
+    target = _open_write_or_server(args.notebook, args)
+    if not isinstance(target, NotebookHistory):
+        return _restore_live(target, args)
+    with target as nh:
         version = _version(nh, args.rev)
         change = nh.restore(version, message=args.message)
         nh.write_notebook()
@@ -267,12 +360,44 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _restore_live(server: LiveServer, args: argparse.Namespace) -> int:
+    """``restore`` through the running server: its ``POST /api/crdt/restore`` takes the number of a change
+    in its log and restores the content after it, which is REV when that prefix of the log is exactly
+    REV's changes."""
+    with NotebookHistory.open(args.notebook, writable=False, sync=False) as nh:
+        version = _version(nh, args.rev)
+        if version == nh.main:
+            print(f"{args.notebook} already is {args.rev}: nothing to restore")
+            return EXIT_OK
+        wanted = nh.history.ancestors(version)
+        local = [c.hash for c in nh.history.log(nh.main)]
+    entries = (_call(server, "GET", "log") or {}).get("changes", [])
+    ids = [e.get("id") for e in entries]
+    if not ids or None in ids:  # a server that does not name its changes: its log is ours, in order
+        ids = local
+    seq, seen = None, set()
+    for i, h in enumerate(ids):
+        seen.add(h)
+        if wanted <= seen:
+            seq = i + 1
+            break
+    if seq is None or seen != wanted:
+        raise CliError(f"{args.rev} ({_short(version)}) is not a version the running Jupyter server can "
+                       "restore (changes made concurrently come after it in the server's log); restore it "
+                       "with JupyterLab's timeline, or stop the server and run this again")
+    _call(server, "POST", "restore", {"seq": seq})
+    print(f"restored {args.notebook} to {args.rev} ({_short(version)}) through the Jupyter server at "
+          f"{server.url}")
+    return EXIT_OK
+
+
 # -- blame ----------------------------------------------------------------------------------------------
 
 
 def cmd_blame(args: argparse.Namespace) -> int:
     from ._blame import CellNotFound, blame_cell
 
+    _notebooks_only(args.notebook, "blame")
     with _open_read(args.notebook) as nh:
         version = _version(nh, args.at)
         doc = nh.doc if version == nh.main else nh.history.doc_at(version)
@@ -304,60 +429,65 @@ def cmd_blame(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    import warnings
-
-    from ._merge import merge_notebooks
+    from ._merge_copy import NoMergeBase, merge_copy
     from ._nbfile import read_notebook
-    from ._union import notebook_at
 
+    _notebooks_only(args.notebook, "merge")
     target = Path(args.output) if args.output else None
     in_place = target is None or target.resolve() == Path(args.notebook).resolve()
     if args.base is None and not has_history(args.notebook) and not has_history(args.other):
         raise CliError(f"neither {args.notebook} nor {args.other} has a history: give the common ancestor "
                        "with --base BASE.ipynb")
-    nh = _open_write(args.notebook, args) if in_place else NotebookHistory.open(args.notebook, writable=False)
+    if in_place:
+        opened = _open_write_or_server(args.notebook, args)
+        if not isinstance(opened, NotebookHistory):
+            return _merge_live(opened, args)
+        nh = opened
+    else:
+        nh = NotebookHistory.open(args.notebook, writable=False)
+    other = None
     try:
-        other_path = args.other
-        other = NotebookHistory.open(other_path, writable=False) if has_history(other_path) else None
-        if other is not None and args.base is None:
-            before = nh.main
-            try:
-                vm = nh.merge_history(other.history)
-            except NoCommonHistory:
-                vm = None
-                print(f"note: {args.notebook} and {other_path} share no history; merging the files three-way",
-                      file=sys.stderr)
-            if vm is not None:
-                _finish(nh, target, in_place)
-                return _say_merge(args, nh.main == before, vm.conflicts, vm.notes)
-        # three-way merge of the plain files
+        if has_history(args.other):
+            other = NotebookHistory.open(args.other, writable=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            theirs = read_notebook(other_path)
-            if args.base is not None:
-                base = read_notebook(args.base)
-            elif not nh.created:  # NB's history: its version closest to OTHER
-                base = _closest(nh, theirs)
-            elif other is not None:  # OTHER's history: its version closest to NB
-                base = _closest(other, nh.notebook())
-            else:
-                raise CliError(f"neither {args.notebook} nor {other_path} has a history: give the common "
-                               "ancestor with --base BASE.ipynb")
-            ours = notebook_at(nh.history, nh.main)
-            merged, report = merge_notebooks(base, ours, theirs)
-        nh.apply_notebook(merged, kind="merge", message=f"merged {other_path} (three-way)")
+            theirs = read_notebook(args.other)
+            base = read_notebook(args.base) if args.base is not None else None
+        try:
+            result = merge_copy(nh, theirs, other.history if other is not None else None, base=base,
+                                label=args.other)
+        except NoMergeBase:
+            raise CliError(f"neither {args.notebook} nor {args.other} has a history: give the common "
+                           "ancestor with --base BASE.ipynb") from None
+        if result.unrelated:
+            print(f"note: {args.notebook} and {args.other} share no history; merging the files three-way",
+                  file=sys.stderr)
         _finish(nh, target, in_place)
-        conflicts = [f"{_where(c)}: {c.detail}" for c in report.conflicts]
-        notes = [f"{_where(c)}: {c.detail}" for c in report.notes]
-        return _say_merge(args, False, conflicts, notes)
+        return _say_merge(args, result.up_to_date, result.conflicts, result.notes)
     finally:
         nh.close()
-        if "other" in locals() and other is not None:
+        if other is not None:
             other.close()
 
 
-def _where(c: Any) -> str:
-    return f"cell {c.cell_index}" if c.cell_index is not None else "notebook"
+def _merge_live(server: LiveServer, args: argparse.Namespace) -> int:
+    """``merge`` into a notebook a running server has open: sent to its ``POST /api/crdt/merge``."""
+    import base64
+
+    from ._nbfile import read_notebook
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = read_notebook(args.other)
+        base = read_notebook(args.base) if args.base is not None else None
+    history = None
+    if has_history(args.other):
+        history = base64.b64encode(sidecar_path(args.other).read_bytes()).decode("ascii")
+    body = {"notebook": theirs, "history": history, "author": _author(args), "name": str(args.other),
+            "base": base}
+    answer = _call(server, "POST", "merge", body) or {}
+    return _say_merge(args, bool(answer.get("upToDate")), list(answer.get("conflicts", [])),
+                      list(answer.get("notes", [])))
 
 
 def _finish(nh: NotebookHistory, target: Path | None, in_place: bool) -> None:
@@ -370,44 +500,6 @@ def _finish(nh: NotebookHistory, target: Path | None, in_place: bool) -> None:
     nh.history.set_branch(WRITTEN, nh.main)
     write_history(nh.history, sidecar_path(target))
     target.write_text(notebook_text(nh.notebook()), encoding="utf-8")
-
-
-def _closest(nh: NotebookHistory, nb: Any) -> Any:
-    """The version of ``nh``'s main branch most like ``nb`` (the likely common ancestor of a plain copy).
-
-    Replays main's changes once, scoring the notebook after each of the last 200 (cells of ``nb`` found
-    unchanged count for it, cells ``nb`` lacks against it); the newest best one wins.
-    """
-    import warnings
-
-    from crdt import Doc
-
-    from . import _schema
-
-    h = nh.history
-    changes = h.log(h.branch(MAIN))
-    want = {(c.get("cell_type"), _src(c)) for c in nb.get("cells", [])}
-    best, best_score = None, None
-    doc = Doc(gc=False)
-    with Progress(len(changes), "finding the common version") as p:
-        for i, c in enumerate(changes):
-            doc.apply_update(c.update)
-            p.advance()
-            if i < len(changes) - 200:
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                cand = _schema.export(doc, keep_ids=True)
-            have = [(x.get("cell_type"), _src(x)) for x in cand.get("cells", [])]
-            score = sum(1 for k in have if k in want) - 0.5 * sum(1 for k in have if k not in want)
-            if best_score is None or score >= best_score:
-                best, best_score = cand, score
-    return best
-
-
-def _src(c: Any) -> str:
-    s = c.get("source", "")
-    return s if isinstance(s, str) else "".join(s)
 
 
 def _say_merge(args: argparse.Namespace, noop: bool, conflicts: list[str], notes: list[str]) -> int:
@@ -465,6 +557,7 @@ def cmd_git_textconv(args: argparse.Namespace) -> int:
 def cmd_squash(args: argparse.Namespace) -> int:
     from ._rewrite import squash
 
+    _notebooks_only(args.notebook, "squash")
     with _open_write(args.notebook, args) as nh:
         h = nh.history
         if args.before:
@@ -493,6 +586,7 @@ def cmd_squash(args: argparse.Namespace) -> int:
 def cmd_purge(args: argparse.Namespace) -> int:
     from ._rewrite import purge
 
+    _notebooks_only(args.notebook, "purge")
     with _open_write(args.notebook, args) as nh:
         h = nh.history
         before = nh.notebook()
@@ -580,7 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("log", cmd_log, "who changed the notebook, when, and what (newest first)",
              "List the changes of the notebook's history, newest first: hash, time, author, kind and a "
              "summary of what changed. Changes that only touch bookkeeping (the server's state) are hidden.")
-    sp.add_argument("notebook", help="the .ipynb file")
+    sp.add_argument("notebook", help="the .ipynb file (or a text file: its history is kept the same way)")
     sp.add_argument("--rev", default=None, help="show the history of this version (default: HEAD)")
     sp.add_argument("--group", nargs="?", type=float, const=30.0, default=None, metavar="MINUTES",
                     help="join consecutive changes of one author at most MINUTES apart (default 30)")
@@ -589,7 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="machine-readable output")
 
     sp = add("show", cmd_show, "print the notebook as it was at a version",
-             "Print (or write with -o) the notebook at REV as an .ipynb file.")
+             "Print (or write with -o) the notebook at REV as an .ipynb file (a text file: its text at REV).")
     sp.add_argument("notebook")
     sp.add_argument("--at", default=None, metavar="REV", help="the version (default: HEAD)")
     sp.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")

@@ -6,9 +6,10 @@ The collaboration protocol of JupyterLab's reference server (so ``@jupyter/docpr
   ``{"format", "type", "fileId", "sessionId", "readOnly"}`` (200 known file, 201 newly indexed, 404 no
   such file). ``sessionId`` is the document's history's (stable across restarts); ``readOnly`` is ours.
 - ``/api/collaboration/room/{format}:{type}:{fileId}`` (websocket): y-protocols sync and awareness, the
-  JSON channel (type 2: ``save`` requests and replies, durable acks, errors). Close codes: 4404 the file
-  does not exist, 4400 a document type that is not served, 1007 malformed input, 1009 a frame over
-  ``max_message_size`` (tornado), 4500 a server error while loading.
+  JSON channel (type 2: ``save`` requests and replies, durable acks, errors); ``…{fileId}@{branch}`` is
+  the room of a branch of the notebook's history (:mod:`jupyter_crdt.branches`). Close codes: 4404 the
+  file (or branch) does not exist, 4400 a document type that is not served, 1007 malformed input, 1009
+  a frame over ``max_message_size`` (tornado), 4500 a server error while loading.
 - ``/api/collaboration/fork/…``, ``/timeline/…``, ``/undo_redo/…``: see the handlers below.
 
 Our own API lives under ``/api/crdt/`` (``docs/rest-api.md``).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -36,6 +38,11 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketP
 
 import crdt
 
+from . import branches as branches_api
+from ._blame import CellNotFound, blame_cell
+from ._changelog import summarize
+from ._nbdiff import diff_notebooks
+from .branches import MAIN, BadBranchName, BranchExists, NoBranches, UnknownBranch
 from .loaders import FileGone
 from .rooms import (
     CLOSE_INVALID_DATA,
@@ -188,10 +195,13 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         super().open()
         try:
             room = await self.manager.get_by_id(room_id)
-        except FileGone:
+        except (FileGone, FileNotFoundError):
             self.close(CLOSE_NOT_FOUND, _reason(f"file of room {room_id} not found"))
             return
-        except LookupError as e:
+        except UnknownBranch as e:
+            self.close(CLOSE_NOT_FOUND, _reason(str(e)))
+            return
+        except (LookupError, BadBranchName) as e:
             self.close(4400, _reason(str(e)))
             return
         except Exception as e:  # noqa: BLE001
@@ -379,28 +389,114 @@ class UndoRedoHandler(_ManagedHandler):
             raise web.HTTPError(400, f"unknown action {action!r}")
 
 
+async def _document_room(handler: _ManagedHandler, path: str, branch: str | None = None) -> Room:
+    """The room of the document at ``path`` (``?type=`` or its extension tells which kind), on ``branch``
+    (default: the ``?branch=`` argument, else ``main``). HTTP errors: 404 no such file or branch, 400 a
+    bad branch name or a document without branches."""
+    path = _api_path(path)
+    if branch is None:
+        branch = handler.get_query_argument("branch", MAIN) or MAIN
+    file_type = handler.get_query_argument("type", "notebook" if path.endswith(".ipynb") else "file")
+    file_format = "json" if file_type == "notebook" else "text"
+    file_id = handler.file_id_manager.get_id(path) or handler.file_id_manager.index(path)
+    if file_id is None:
+        raise web.HTTPError(404, f"File {path!r} does not exist")
+    try:
+        return await handler.manager.get_branch(file_format, file_type, file_id, branch)
+    except (FileGone, FileNotFoundError):
+        raise web.HTTPError(404, f"File {path!r} does not exist") from None
+    except (BadBranchName, NoBranches) as e:
+        raise web.HTTPError(400, str(e)) from None
+    except UnknownBranch as e:
+        raise web.HTTPError(404, str(e)) from None
+    except LookupError as e:
+        raise web.HTTPError(400, str(e)) from None
+
+
+def _int_argument(handler: JupyterHandler, name: str, default: int | None = None) -> int:
+    raw = handler.get_query_argument(name, None)
+    if raw is None or raw == "":
+        if default is None:
+            raise web.HTTPError(400, f"expected ?{name}=N")
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise web.HTTPError(400, f"?{name} must be an integer, not {raw!r}") from None
+
+
+def _history(room: Room) -> Any:
+    """The :class:`crdt.History` a notebook room's changes are in (after closing the open change), or
+    None for a document whose history is a plain log (a text file, or a history kept in memory)."""
+    try:
+        if getattr(room.store, "nh", None) is None:
+            return None
+    except NoBranches:
+        raise web.HTTPError(404, "the notebook's history is closed (the notebook was deleted?)") from None
+    room.store.position()  # closes the change being grouped: the history holds every accepted edit
+    return room.store.nh.history
+
+
+def _log_entries(room: Room) -> list[dict]:
+    """The changes of the room's branch, oldest first, with their hash and what each did in words."""
+    history = _history(room)
+    if history is None:
+        text_history = getattr(room.store, "document_history", None)
+        if text_history is not None:  # a text file's history, in the notebook format: changes have hashes
+            from ._text_history import text_log
+
+            return [{"seq": i + 1, "id": t.change.hash, "author": t.change.author, "time": t.change.time,
+                     "size": len(t.change.update), "kind": t.change.kind, "summary": t.text()}
+                    for i, t in enumerate(text_log(text_history.history, room.store.position()))]
+        return [{"seq": i + 1, "id": hashlib.sha256(r.update).hexdigest(), "author": r.author,
+                 "time": r.time, "size": len(r.update), "summary": _text_summary(r.update, i == 0)}
+                for i, r in enumerate(room.store.records())]
+    summaries = summarize(history, room.store.position())
+    return [{"seq": i + 1, "id": s.change.hash, "author": s.change.author, "time": s.change.time,
+             "size": len(s.change.update), "kind": s.change.kind, "summary": s.text()}
+            for i, s in enumerate(summaries)]
+
+
+def _text_summary(update: bytes, first: bool) -> str:
+    """One line for a text file's change: characters inserted and deleted."""
+    from crdt.update_decoder import read_update
+
+    refs, ds = read_update(update)
+    inserted = sum(s.length for structs in refs.values() for s in structs if getattr(s, "is_item", False))
+    deleted = sum(length for runs in ds.clients.values() for _clock, length in runs)
+    if first:
+        return f"loaded ({inserted} characters)"
+    return f"+{inserted}/-{deleted} characters"
+
+
+_DIFF_STATUS = {"deleted": "removed"}
+
+
+def _notebook_only(room: Room, what: str) -> Any:
+    history = _history(room) if room.model.type == "notebook" else None
+    if history is None:
+        raise web.HTTPError(400, f"{what} is available for notebooks with a history on disk")
+    return history
+
+
 class CrdtApiHandler(_ManagedHandler):
     """``/api/crdt/{what}/{path}``: our own API (``docs/rest-api.md``)."""
 
     @web.authenticated
     @authorized("read")
     async def get(self, what: str, path: str) -> None:
-        room = await self._room(path)
+        room = await _document_room(self, path)
+        path = _api_path(path)
         if what == "log":
-            records = room.store.records()
-            self.finish(json.dumps({
-                "path": path,
-                "sessionId": room.session_id,
-                "changes": [
-                    {"seq": i + 1, "author": r.author, "time": r.time, "size": len(r.update)}
-                    for i, r in enumerate(records)
-                ],
-            }))
+            self.finish(json.dumps({"path": path, "sessionId": room.session_id, "branch": room.branch,
+                                    "changes": _log_entries(room)}))
         elif what == "document":
-            self.finish(json.dumps({"path": path, "content": room.model.export(room.doc)}))
+            content = room.model.export(room.doc)
+            self.finish(json.dumps({"path": path, "branch": room.branch, "content": content}))
         elif what == "status":
             self.finish(json.dumps({
                 "path": path,
+                "branch": room.branch,
                 "roomId": room.room_id,
                 "sessionId": room.session_id,
                 "peers": [getattr(p, "author", "") for p in room.peers],
@@ -409,13 +505,60 @@ class CrdtApiHandler(_ManagedHandler):
                 "readOnly": room.read_only_on_disk,
                 "diskModified": str(room.loader.disk.last_modified) if room.loader else None,
             }))
+        elif what == "show":
+            seq = _int_argument(self, "seq")
+            self.finish(json.dumps({"path": path, "seq": seq, "content": self._content_at(room, seq)}))
+        elif what == "diff":
+            self.finish(json.dumps(self._diff(room, path)))
+        elif what == "blame":
+            self.finish(json.dumps(self._blame(room, path)))
         else:
             raise web.HTTPError(404, f"unknown endpoint {what!r}")
+
+    @staticmethod
+    def _content_at(room: Room, seq: int) -> Any:
+        try:
+            return room.content_at(seq)
+        except ValueError:
+            raise web.HTTPError(404, f"no change {seq} (see /api/crdt/log for the changes)") from None
+
+    def _diff(self, room: Room, path: str) -> dict:
+        _notebook_only(room, "diff")
+        start = _int_argument(self, "from")
+        end = _int_argument(self, "to", 0) if self.get_query_argument("to", "") else None
+        before = self._content_at(room, start)
+        after = room.model.export(room.doc) if end is None else self._content_at(room, end)
+        cells = []
+        for d in diff_notebooks(before, after).cells:
+            entry: dict[str, Any] = {"id": d.id, "status": _DIFF_STATUS.get(d.op, d.op),
+                                     "diff": "\n".join(d.source), "cell_type": d.cell_type}
+            if d.fields:
+                entry["fields"] = d.fields
+            if d.outputs is not None:
+                entry["outputs"] = {"before": d.outputs[0], "after": d.outputs[1]}
+            cells.append(entry)
+        return {"path": path, "from": start, "to": end, "cells": cells}
+
+    def _blame(self, room: Room, path: str) -> dict:
+        history = _notebook_only(room, "blame")
+        spec = self.get_query_argument("cell", "")
+        if not spec:
+            raise web.HTTPError(400, "expected ?cell=ID (a cell id, a prefix of one, or an index from 0)")
+        try:
+            index, info, lines = blame_cell(history, room.doc, spec)
+        except CellNotFound as e:
+            raise web.HTTPError(404, str(e)) from None
+        out = []
+        for line in lines:
+            d = line.to_dict()
+            d.pop("runs", None)
+            out.append(d)
+        return {"path": path, "cell": info.get("id"), "index": index, "lines": out}
 
     @web.authenticated
     @authorized("write")
     async def post(self, what: str, path: str) -> None:
-        room = await self._room(path)
+        room = await _document_room(self, path)
         if what == "save":
             status = await room.save()
             self.finish(json.dumps({"status": status}))
@@ -425,24 +568,81 @@ class CrdtApiHandler(_ManagedHandler):
                 seq = int(body["seq"])
             except (KeyError, TypeError, ValueError):
                 raise web.HTTPError(400, "expected {\"seq\": N}") from None
-            room.restore(seq, _author(self))
-            self.finish(json.dumps({"status": "restored", "seq": seq}))
+            try:
+                room.restore(seq, _author(self))
+            except ValueError:
+                raise web.HTTPError(404, f"no change {seq} (see /api/crdt/log for the changes)") from None
+            self.finish(json.dumps({"status": "restored", "seq": seq, "branch": room.branch}))
         else:
             raise web.HTTPError(404, f"unknown endpoint {what!r}")
 
-    async def _room(self, path: str) -> Room:
+
+class BranchesHandler(_ManagedHandler):
+    """``/api/crdt/branches/{path}``: the branches of a notebook's history (``docs/rest-api.md``).
+
+    ``GET`` lists them, ``POST`` with ``{"name", "from"}`` makes one, ``POST …/merge`` with ``{"from",
+    "into"}`` merges one into another, ``DELETE ?name=`` forgets one. Branch rooms are joined at
+    ``/api/collaboration/room/{format}:{type}:{fileId}@{branch}``.
+    """
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self, path: str) -> None:
+        main = await _document_room(self, path, MAIN)
+        with self._errors():
+            branches = branches_api.list_branches(self.manager, main)
+        self.finish(json.dumps({"path": _api_path(path), "branches": branches}))
+
+    @web.authenticated
+    @authorized("write")
+    async def post(self, path: str) -> None:
         path = _api_path(path)
-        file_type = self.get_query_argument("type", "notebook" if path.endswith(".ipynb") else "file")
-        file_format = "json" if file_type == "notebook" else "text"
-        file_id = self.file_id_manager.get_id(path) or self.file_id_manager.index(path)
-        if file_id is None:
-            raise web.HTTPError(404, f"File {path!r} does not exist")
+        merging = path.endswith("/merge")
+        if merging:
+            path = path[: -len("/merge")]
+        body = self.get_json_body() or {}
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "expected a JSON object")
+        main = await _document_room(self, path, MAIN)
+        with self._errors():
+            if merging:
+                source = body.get("from")
+                if not isinstance(source, str) or not source:
+                    raise web.HTTPError(400, 'expected {"from": BRANCH, "into": BRANCH}')
+                target = body.get("into") or MAIN
+                vm = await branches_api.merge_branch(self.manager, main, source, str(target))
+                self.finish(json.dumps({"status": "merged", "into": target, "from": source,
+                                        **branches_api.merge_report(vm)}))
+                return
+            name = body.get("name")
+            source = body.get("from") or MAIN
+            room_id = branches_api.create_branch(self.manager, main, name, str(source))
+        self.set_status(201)
+        self.finish(json.dumps({"name": name, "roomId": room_id}))
+
+    @web.authenticated
+    @authorized("write")
+    async def delete(self, path: str) -> None:
+        name = self.get_query_argument("name", "")
+        if not name:
+            raise web.HTTPError(400, "expected ?name=BRANCH")
+        main = await _document_room(self, path, MAIN)
+        with self._errors():
+            await branches_api.delete_branch(self.manager, main, name)
+        self.set_status(204)
+        self.finish()
+
+    @contextlib.contextmanager
+    def _errors(self) -> Any:
+        """The branch operations' errors as HTTP errors."""
         try:
-            return await self.manager.get(file_format, file_type, file_id)
-        except FileGone:
-            raise web.HTTPError(404, f"File {path!r} does not exist") from None
-        except LookupError as e:
+            yield
+        except (BadBranchName, NoBranches) as e:
             raise web.HTTPError(400, str(e)) from None
+        except UnknownBranch as e:
+            raise web.HTTPError(404, str(e)) from None
+        except BranchExists as e:
+            raise web.HTTPError(409, str(e)) from None
 
 
 def handlers(manager: RoomManager) -> list[tuple[str, type, dict]]:
@@ -454,7 +654,8 @@ def handlers(manager: RoomManager) -> list[tuple[str, type, dict]]:
         (r"/api/collaboration/fork/(.*)", ForkHandler, kw),
         (r"/api/collaboration/timeline/(.*)", TimelineHandler, kw),
         (r"/api/collaboration/undo_redo/(.*)", UndoRedoHandler, kw),
-        (r"/api/crdt/(log|document|status|save|restore)/(.*)", CrdtApiHandler, kw),
+        (r"/api/crdt/branches/(.*)", BranchesHandler, kw),
+        (r"/api/crdt/(log|document|status|save|restore|show|diff|blame)/(.*)", CrdtApiHandler, kw),
     ]
 
 

@@ -136,8 +136,10 @@ def move_history(old: str | os.PathLike, new: str | os.PathLike) -> bool:
 def copy_history(old: str | os.PathLike, new: str | os.PathLike) -> bool:
     """Give notebook ``new`` (a copy of ``old``) a copy of ``old``'s history. False if ``old`` has none.
 
-    The two histories then grow apart and can be merged again later. The copy is read under no lock: a
-    reader sees whole records (a half-written last one is a torn tail, dropped on the copy's next open).
+    The two histories then grow apart and can be merged again later. The copy gets a session id of its
+    own: two files never share one (a client holding the original's document must not take the copy's
+    room for the same document). The original is read under no lock: a reader sees whole records (a
+    half-written last one is a torn tail, cut off when the copy is opened to set its session id).
     """
     src, dst = sidecar_path(old), sidecar_path(new)
     if not src.exists():
@@ -145,8 +147,11 @@ def copy_history(old: str | os.PathLike, new: str | os.PathLike) -> bool:
     tmp = dst.with_name(f"{dst.name}.{secrets.token_hex(4)}.tmp")
     try:
         shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        _, writer = HistoryFile.open(tmp, create=False)
+        try:
+            writer.set_session_id(uuid.uuid4().hex)  # rewrites the copy (synced) under its own lock
+        finally:
+            writer.close()
         os.replace(tmp, dst)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -387,12 +392,12 @@ class NotebookHistory:
         created = False
         writer = None
         if writable:
-            nb = None if exists else read_notebook(path)  # a bad file creates no sidecar
+            nb = None if exists else cls._read_content(path)  # a bad file creates no sidecar
             history, writer = HistoryFile.open(sc, create=True, durable=durable,
                                                session_id=session_id or uuid.uuid4().hex)
             try:
                 if not len(history):
-                    start_history(nb if nb is not None else read_notebook(path), history)
+                    cls._start(nb if nb is not None else cls._read_content(path), history)
                     writer.append()
                     created = True
             except BaseException:
@@ -401,10 +406,10 @@ class NotebookHistory:
         elif exists:
             history = HistoryFile.read(sc)
             if not len(history):
-                history = start_history(read_notebook(path))
+                history = cls._start(cls._read_content(path), History())
                 created = True
         else:
-            history = start_history(read_notebook(path))
+            history = cls._start(cls._read_content(path), History())
             created = True
         self = cls(path, history, writer, author=author, created=created, idle=idle, max_bytes=max_bytes)
         try:
@@ -414,6 +419,16 @@ class NotebookHistory:
             self.close()
             raise
         return self
+
+    @staticmethod
+    def _read_content(path: Path) -> Any:
+        """The file's content, to start a history from (a subclass for other documents overrides this)."""
+        return read_notebook(path)
+
+    @staticmethod
+    def _start(content: Any, history: History) -> History:
+        """Start the empty ``history`` from ``content`` (see :func:`start_history`)."""
+        return start_history(content, history)
 
     @property
     def writable(self) -> bool:
@@ -441,6 +456,12 @@ class NotebookHistory:
             self._doc = self.history.doc_at(self.main)
             self._doc_version = self.main
         return self._doc
+
+    def drop_doc(self) -> None:
+        """Forget the live :attr:`doc` (it is rebuilt from ``main`` when next needed). For owners of a
+        document of their own that records with ``apply=False`` (a server room): this one would lag."""
+        self._doc = None
+        self._doc_version = frozenset()
 
     def notebook(self, version: Iterable[str] | str | None = None) -> NotebookNode:
         """The notebook (as it is written to a file) at ``version``; default: ``main``."""

@@ -86,6 +86,8 @@ AUTHOR_DISK = "disk"
 AUTHOR_SERVER = "server"
 
 _EMPTY_UPDATE = b"\x00\x00"
+#: Origin of updates the history holds already (see :meth:`Room.apply_recorded`).
+_RECORDED = object()
 _EMPTY_STATE_VECTOR = b"\x00"
 
 
@@ -210,6 +212,12 @@ class Room:
         self._awareness_timer: asyncio.Task | None = None
         self._changed_since_save = False
         self._disk_lock = asyncio.Lock()
+        self.branch = "main"
+        """The branch of the document's history this room edits (see :mod:`jupyter_crdt.branches`)."""
+        self.parent: Room | None = None
+        """A branch room's main room, whose history it shares."""
+        self.dependents: set[Room] = set()
+        """The open branch rooms sharing this room's history: it stays loaded while they are."""
 
     @property
     def session_id(self) -> str:
@@ -258,7 +266,9 @@ class Room:
                 self._saved_digest = digest
             else:
                 self._saved_content = current
-            self._changed_since_save = self.model.digest(self.model.export(self.doc)) != self._saved_digest
+            # A room without a file (a branch) has nothing to save.
+            unsaved = self.model.digest(self.model.export(self.doc)) != self._saved_digest
+            self._changed_since_save = self.loader is not None and unsaved
         else:
             if self._seed is not None:
                 self.doc.apply_update(self._seed, origin="history")
@@ -277,7 +287,8 @@ class Room:
             self.store.mark_saved(self.store.position(), self._saved_digest)
         self.doc.observe_updates(self._on_update)
         self.awareness.observe_update(self._on_awareness)
-        self._set_state(dirty=self._changed_since_save, hash=disk.hash if disk else None)
+        self._set_state(dirty=self._changed_since_save if self.loader is not None else None,
+                        hash=disk.hash if disk else None)
         if disk_merge is not None:
             with self.doc.transact(origin=AUTHOR_DISK):
                 self.model.apply(self.doc, disk_merge)
@@ -295,6 +306,18 @@ class Room:
         for rec in self.store.records()[:seq]:
             doc.apply_update(rec.update)
         return self.model.export(doc)
+
+    def content_at(self, seq: int) -> Any:
+        """The content right after change ``seq`` (1-based, as ``/api/crdt/log`` numbers them);
+        ``ValueError`` if there is no such change."""
+        if not 1 <= seq <= len(self.store.records()):
+            raise ValueError(f"no change {seq}")
+        return self._content_at(seq)
+
+    def apply_recorded(self, update: bytes) -> None:
+        """Apply an update the history holds already (e.g. what a branch merge added): broadcast to
+        the peers and saved like any change, but not recorded again."""
+        self.doc.apply_update(update, origin=_RECORDED)
 
     def _set_state(self, **values: Any) -> None:
         state = self.doc.get_map("state")
@@ -423,7 +446,7 @@ class Room:
             # Bring the follower back in line without taking its content: delete its foreign copy.
             ps.peer.send(encode_sync_update(_delete_update(self._new_ranges(view, foreign))))
         elif update != _EMPTY_UPDATE and _has_content(refs):
-            self._refuse(ps)
+            self._refuse(ps, update)
         ps.phase = "live"
         ps.peer.send(encode_sync_step2(self.doc.encode_state_as_update(ps.their_sv)))
 
@@ -468,7 +491,7 @@ class Room:
         if not ps.peer.can_write:
             if update != _EMPTY_UPDATE:
                 read_update(update)  # malformed input still closes the connection
-                self._refuse(ps)
+                self._refuse(ps, update)
             return
         if ps.phase == "syncing":
             # Sent before its step 2: keep it for the classification of the step 2.
@@ -574,12 +597,58 @@ class Room:
                 if state.get("path") != self.loader.path:
                     state["path"] = self.loader.path
 
-    def _refuse(self, ps: _PeerState) -> None:
-        ps.peer.send(encode_json_message({
+    def _refuse(self, ps: _PeerState, update: bytes) -> None:
+        """Tell a read-only peer its ``update`` was refused, and take it back on the peer's side: what it
+        inserted is deleted there (a delete set of its new structs, sent as an ordinary update), so its
+        editor shows the room's content again.
+
+        Content the peer deleted cannot come back in its document (a Yjs deletion is final; the room
+        holds the items, but the peer's copy of them stays deleted): the refusal then says
+        ``"reload": true``, and reopening the document shows the room's content."""
+        refs, ds = read_update(update)
+        inserted = self._unknown_item_ranges(refs)
+        if inserted:
+            ps.peer.send(encode_sync_update(_delete_update(inserted)))
+        message: dict[str, Any] = {
             "type": "error",
             "code": "read_only",
             "message": "This document is read-only for you: your change was not applied.",
-        }))
+        }
+        if self._deletes_live_items(ds):
+            message["reload"] = True
+        ps.peer.send(encode_json_message(message))
+
+    def _unknown_item_ranges(self, refs: dict[int, list]) -> dict[int, tuple[int, int]]:
+        """Per client, the clock range spanning the items of ``refs`` the room does not hold."""
+        sv = self.doc.state_vector()
+        ranges: dict[int, tuple[int, int]] = {}
+        for client, structs in refs.items():
+            known = sv.get(client, 0)
+            for st in structs:
+                if not getattr(st, "is_item", False) or st.clock + st.length <= known:
+                    continue
+                start, end = max(st.clock, known), st.clock + st.length
+                if client in ranges:
+                    start, end = min(start, ranges[client][0]), max(end, ranges[client][1])
+                ranges[client] = (start, end)
+        return ranges
+
+    def _deletes_live_items(self, ds: Any) -> bool:
+        """Whether the delete set ``ds`` deletes something the room holds undeleted."""
+        store = self.doc.store
+        for client, runs in ds.clients.items():
+            structs = store.clients.get(client)
+            if not structs:
+                continue
+            known = store.get_state(client)
+            for clock, length in runs:
+                end = min(clock + length, known)
+                while clock < end:
+                    st = store.get_item(client, clock)
+                    if getattr(st, "is_item", False) and not st.deleted:
+                        return True
+                    clock = st.clock + st.length
+        return False
 
     # -- the one observer ------------------------------------------------------------------------
 
@@ -593,9 +662,10 @@ class Room:
             author = origin
         else:
             author = AUTHOR_SERVER
-        seq = self.store.append(update, author)
-        if isinstance(origin, _PeerState):
-            origin.unacked = seq
+        if origin is not _RECORDED:
+            seq = self.store.append(update, author)
+            if isinstance(origin, _PeerState):
+                origin.unacked = seq
         frame = encode_sync_update(update)
         for ps in list(self.peers.values()):
             if ps is origin:
@@ -641,6 +711,14 @@ class Room:
     async def _flush_soon(self) -> None:
         await asyncio.sleep(self.settings.flush_delay)
         await self._flush()
+        # A store that makes updates durable only once their change closes (a branch's) says when that
+        # is: flush again then, until every peer's updates are acknowledged.
+        while not self.closed and hasattr(self.store, "deadline"):
+            if not any(ps.unacked for ps in self.peers.values()):
+                return
+            deadline = self.store.deadline
+            await asyncio.sleep(max(self.settings.flush_delay, (deadline or 0) - time.time() + 0.001))
+            await self._flush()
 
     async def _flush(self) -> None:
         async with self._flush_lock:
@@ -781,7 +859,7 @@ class Room:
         )
 
     async def _cleanup(self) -> None:
-        if self.peers or self.closed or self.closing.is_set():
+        if self.peers or self.dependents or self.closed or self.closing.is_set():
             return
         await self.close()
         if self._on_empty is not None:
@@ -802,6 +880,8 @@ class Room:
         await self._closed_event.wait()
 
     async def _close(self) -> None:
+        for branch_room in list(self.dependents):
+            await branch_room.close()  # before this room's history closes under them
         if self.ready.is_set():
             if self._save_task is not None and not self._save_task.done():
                 self._save_task.cancel()
@@ -822,6 +902,11 @@ class Room:
             with contextlib.suppress(Exception):
                 ps.peer.close(CLOSE_GOING_AWAY, "room closed")
         self.peers.clear()
+        parent = self.parent
+        if parent is not None:
+            parent.dependents.discard(self)
+            if not parent.peers and not parent.dependents and not parent.closing.is_set():
+                parent._schedule_cleanup()
 
 
 def _check_state_vector(sv: bytes) -> None:
@@ -922,18 +1007,65 @@ class RoomManager:
             return room
 
     async def get_by_id(self, room_id: str) -> Room:
-        """A document room (``format:type:fileId``), a fork or a timeline room."""
+        """A document room (``format:type:fileId``), a branch room (``format:type:fileId@branch``), a
+        fork or a timeline room. Raises :class:`FileGone`, ``LookupError`` (among them
+        :class:`~jupyter_crdt.branches.UnknownBranch`) or :class:`~jupyter_crdt.branches.BadBranchName`."""
+        from .branches import split_room_id
+
         if room_id == GLOBAL_AWARENESS_ROOM:
             return await self._global_awareness()
         if room_id in self.forks:
             return self.forks[room_id]
         if room_id in self.timelines:
             return self.timelines[room_id].room
+        base, branch = split_room_id(room_id)
         try:
-            file_format, file_type, file_id = room_id.split(":", 2)
+            file_format, file_type, file_id = base.split(":", 2)
         except ValueError:
             raise LookupError(f"bad room id {room_id!r}") from None
-        return await self.get(file_format, file_type, file_id)
+        return await self.get_branch(file_format, file_type, file_id, branch)
+
+    async def get_branch(self, file_format: str, file_type: str, file_id: str, branch: str) -> Room:
+        """The room of ``branch`` of that document's history (``main``: the document's room), loaded if
+        needed; it shares the main room's history (see :mod:`jupyter_crdt.branches`). Raises what
+        :meth:`get` raises, :class:`~jupyter_crdt.branches.BadBranchName`,
+        :class:`~jupyter_crdt.branches.UnknownBranch` or :class:`~jupyter_crdt.branches.NoBranches`."""
+        from .branches import MAIN, BranchStore, UnknownBranch, branch_room_id, check_name, notebook_history
+
+        if branch == MAIN:
+            return await self.get(file_format, file_type, file_id)
+        check_name(branch)
+        main = await self.get(file_format, file_type, file_id)
+        room_id = branch_room_id(main.room_id, branch)
+        room = self.rooms.get(room_id)
+        if room is not None and not room.closing.is_set():
+            return room
+        lock = self._locks.setdefault(room_id, asyncio.Lock())
+        async with lock:
+            room = self.rooms.get(room_id)
+            if room is not None and room.closing.is_set():
+                await room.wait_closed()
+                self._forget(room)
+                room = None
+            if room is not None:
+                return room
+            if main.closing.is_set():
+                main = await self.get(file_format, file_type, file_id)
+            if branch not in notebook_history(main).history.branches:
+                raise UnknownBranch(f"no branch {branch!r}")
+            room = Room(room_id, main.model, None, BranchStore(main.store, branch), self.settings, self.log,
+                        on_empty=self._forget)
+            room.branch = branch
+            room.parent = main
+            main.dependents.add(room)
+            try:
+                await room.initialize()
+            except BaseException:
+                main.dependents.discard(room)
+                raise
+            self.rooms[room_id] = room
+            room._schedule_cleanup()  # unloaded later unless someone joins
+            return room
 
     async def _global_awareness(self) -> Room:
         """JupyterLab's server-wide presence room (the collaborators panel): awareness only."""

@@ -11,7 +11,9 @@ keeps the id and clients that reconnect are recognised, plus a few small facts a
   (:mod:`crdt.history`, :mod:`jupyter_crdt.histories`): the sidecar ``.NAME.crdt`` beside the
   ``.ipynb``, with changes grouped by author, the ``written`` branch marking what the file holds, and
   the session id in its header. The ``jupyter crdt`` command line reads the same file.
-- :class:`LogStore`: for text files (the history format is notebook-specific for now), a sidecar
+- :class:`TextHistoryStore`: a text file's history, in the same format (``.NAME.EXT.crdt``, see
+  :mod:`jupyter_crdt._text_history`).
+- :class:`LogStore`: the format text files' histories had before, kept to convert them: a sidecar
   ``.NAME.crdtlog``: a header, then framed records (length, CRC-32, msgpack body), appended and
   fsynced; a torn tail (a crash mid-write) is cut off on load, losing at most the record being written.
   Locked with ``flock`` so two servers never write one log.
@@ -324,9 +326,9 @@ def _write_all_and_sync(fd: int, data: bytes) -> None:
     os.fsync(fd)
 
 
-class NotebookHistoryStore:
-    """A notebook's history in the project's history format, through :mod:`jupyter_crdt.histories`
-    (the sidecar ``.NAME.crdt``, shared with the ``jupyter crdt`` command line).
+class SidecarHistoryStore:
+    """A document's history in the project's history format, through :mod:`jupyter_crdt.histories`
+    (the sidecar ``.NAME.crdt`` beside the file, shared with the ``jupyter crdt`` command line).
 
     Every accepted update is journaled in the sidecar (appended and synced) as :meth:`append` takes it,
     so an acknowledged edit is always in the sidecar, and grouped into changes by author
@@ -334,12 +336,13 @@ class NotebookHistoryStore:
     author, a save) and then written, superseding the journal records it holds. A crash before that
     loses nothing: the next open groups the journaled updates again. :meth:`flush` only writes the
     changes closed so far; it never cuts the open one short. The ``written`` branch marks what the
-    ``.ipynb`` holds (:meth:`mark_saved`).
+    file holds (:meth:`mark_saved`).
     """
 
     def __init__(self, notebook_path: str) -> None:
         self.path = notebook_path
-        self.nh: Any = None
+        self.document_history: Any = None
+        """The open :class:`~jupyter_crdt.histories.NotebookHistory` (or ``TextHistory``)."""
         self.session_id = ""
         self._appended = 0
         self._durable = 0
@@ -347,29 +350,39 @@ class NotebookHistoryStore:
         self._lock: Any = None
         self._poll_handle: Any = None
 
+    @staticmethod
+    def _history_class() -> Any:
+        from .histories import NotebookHistory
+
+        return NotebookHistory
+
     def load(self) -> Loaded:
         from crdt.history_file import HistoryLockedError
 
-        from .histories import NotebookHistory
+        from .loaders import FileGone
 
         try:
-            self.nh = NotebookHistory.open(self.path, author="server", sync=False)
+            self.document_history = self._history_class().open(self.path, author="server", sync=False)
         except HistoryLockedError as e:
             raise StoreLocked(str(e)) from None
-        self.session_id = self.nh.session_id or ""
-        self.nh.flush_edits()  # updates journaled before a crash: into main, so the room starts with them
-        history = self.nh.history
+        except FileNotFoundError as e:  # neither the notebook nor a history: as the loader says it
+            raise FileGone(str(e)) from None
+        self.session_id = self.document_history.session_id or ""
+        # updates journaled before a crash: into main, so the room starts with them
+        self.document_history.flush_edits()
+        history = self.document_history.history
         changes = history.changes
         base = changes[0].update if len(changes) else None
         # The document of main in one update (checkpoints make this fast); records() has the changes.
-        main = Record(history.update_at(self.nh.main), "history", 0.0) if len(changes) else None
+        main = Record(history.update_at(self.document_history.main), "history", 0.0) if len(changes) else None
         return Loaded(records=[main] if main else [], base=base, meta={})
 
     def set_base(self, update: bytes) -> None:
         """Not needed: a history starts with the import of the file."""
 
     def append(self, update: bytes, author: str) -> int:
-        self.nh.record_update(update, author, apply=False)  # journaled (synced) before it returns
+        # journaled (synced) before it returns
+        self.document_history.record_update(update, author, apply=False)
         self._appended += 1
         self._durable = self._appended
         return self._appended
@@ -383,8 +396,8 @@ class NotebookHistoryStore:
             self._lock = asyncio.Lock()
         async with self._lock:
             upto = self._durable
-            if self.nh is not None:
-                self.nh.flush_closed()
+            if self.document_history is not None:
+                self.document_history.flush_closed()
                 self._schedule_poll()
             return upto
 
@@ -394,7 +407,7 @@ class NotebookHistoryStore:
         if self._poll_handle is not None:
             self._poll_handle.cancel()
             self._poll_handle = None
-        deadline = self.nh.deadline if self.nh is not None else None
+        deadline = self.document_history.deadline if self.document_history is not None else None
         if deadline is None:
             return
         self._poll_handle = asyncio.get_running_loop().call_later(
@@ -402,10 +415,10 @@ class NotebookHistoryStore:
 
     def _poll(self) -> None:
         self._poll_handle = None
-        if self.nh is None:
+        if self.document_history is None:
             return
         try:
-            self.nh.flush_closed()
+            self.document_history.flush_closed()
         except Exception:  # noqa: BLE001 - the updates stay journaled; the next flush tries again
             logging.getLogger(__name__).exception("jupyter_crdt: %s: writing a change failed", self.path)
         self._schedule_poll()
@@ -417,40 +430,64 @@ class NotebookHistoryStore:
         return self._meta.get(key, default)
 
     def records(self) -> list[Record]:
-        self.nh.flush_edits()
-        history = self.nh.history
-        return [Record(c.update, c.author, c.time) for c in history.log(self.nh.main)]
+        self.document_history.flush_edits()
+        history = self.document_history.history
+        return [Record(c.update, c.author, c.time) for c in history.log(self.document_history.main)]
 
     def position(self) -> Any:
-        self.nh.flush_edits()
-        return self.nh.main
+        self.document_history.flush_edits()
+        return self.document_history.main
 
     def mark_saved(self, position: Any, digest: str) -> None:
         from .histories import WRITTEN
 
-        self.nh.history.set_branch(WRITTEN, position)
+        self.document_history.history.set_branch(WRITTEN, position)
 
     def saved_update(self) -> bytes | None:
-        written = self.nh.written
-        return None if written is None else self.nh.history.update_at(written)
+        written = self.document_history.written
+        return None if written is None else self.document_history.history.update_at(written)
 
     def close(self) -> None:
         if self._poll_handle is not None:
             self._poll_handle.cancel()
             self._poll_handle = None
-        if self.nh is not None:
-            self.nh.close()
-            self.nh = None
+        if self.document_history is not None:
+            self.document_history.close()
+            self.document_history = None
 
     def relocate(self, notebook_path: str) -> None:
         """Follow the notebook to ``notebook_path`` (renamed through Jupyter): append what is buffered,
         release the sidecar, move it beside the new path and reopen it there. Synchronous, so no update
         is appended in between; counters are kept, so pending acknowledgements still go out."""
-        from .histories import NotebookHistory, move_history
+        from .histories import move_history
 
-        if self.nh is not None:
-            self.nh.close()
-            self.nh = None
+        if self.document_history is not None:
+            self.document_history.close()
+            self.document_history = None
         move_history(self.path, notebook_path)  # False when it already moved (a renamed directory)
         self.path = notebook_path
-        self.nh = NotebookHistory.open(notebook_path, author="server", sync=False)
+        self.document_history = self._history_class().open(notebook_path, author="server", sync=False)
+
+
+class NotebookHistoryStore(SidecarHistoryStore):
+    """A notebook's history (see :class:`SidecarHistoryStore`). Its open history is :attr:`nh` too, which
+    the notebook features of the server (branches, blame, diffs, merges) look for."""
+
+    @property
+    def nh(self) -> Any:
+        """The open :class:`~jupyter_crdt.histories.NotebookHistory` (None until loaded, after closing)."""
+        return self.document_history
+
+
+class TextHistoryStore(SidecarHistoryStore):
+    """A text file's history in the same format (``_text_history.TextHistory``): the sidecar
+    ``.NAME.EXT.crdt`` beside the file, holding JupyterLab's text document (root Text ``source``), with
+    changes grouped by author, journaled updates and the ``written`` branch, read by ``jupyter crdt
+    log``/``show`` like a notebook's. An old ``.NAME.crdtlog`` (:class:`LogStore`) is converted when the
+    history is first opened."""
+
+    @staticmethod
+    def _history_class() -> Any:
+        from ._text_history import TextHistory
+
+        return TextHistory

@@ -203,3 +203,24 @@ def test_journal_is_synced_when_durable(tmp_path, durable, monkeypatch):
     w.journal(b"\x00\x00", "ann", T0)
     assert len(synced) == before + 1
     w.close()
+
+
+def test_readers_see_journaled_updates_as_provisional_changes(tmp_path):
+    """A reader of a file whose writer is live sees every journaled (acknowledged) update, grouped the way
+    the writer will group them; ``journal=False`` reads the written changes only."""
+    path = tmp_path / "h.crdt"
+    t = Typist(path)
+    t.type("hello")
+    t.clock[0] += 60.0  # an idle gap: the next keystroke closes and writes the first change
+    t.type(" world")  # journaled, its change still open
+    assert len(t.writer.pending_journal) == len(" world")
+    written = HistoryFile.read(path, journal=False)
+    assert len(written) == 1 and str(written.doc_at(written.branch("main")).get_text("t")) == "hello"
+    seen = HistoryFile.read(path)
+    assert len(seen) == 2  # the open change, provisional: one change like the writer's grouper makes
+    assert str(seen.doc_at(seen.branch("main")).get_text("t")) == "hello world"
+    assert [e.seq for e in HistoryFile.read_journal(path)] == [e.seq for e in t.writer.pending_journal]
+    assert HistoryFile.parse(path.read_bytes()) == seen
+    t.grouper.flush()
+    assert HistoryFile.read(path) == t.history  # once written, the provisional change is the real one
+    t.writer.close()

@@ -4,6 +4,7 @@ with SIGKILL loses nothing it had journaled, and the next open groups the journa
 
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import signal
@@ -109,3 +110,28 @@ def test_sigkill_loses_nothing_journaled(tmp_path, data_dir):
         assert nh.writer.pending_journal == []
     with NotebookHistory.open(nb, author="ann", sync=False) as nh:
         assert str(source(nh.doc)) == text
+
+
+def test_cli_shows_journaled_edits_of_a_live_writer(tmp_path, data_dir):
+    """While a writer (a server's room) holds the sidecar, `jupyter crdt log/show/blame` show the edits it
+    acknowledged (journaled) even though their change is not written yet."""
+    from .helpers import cli
+
+    nb = copy_notebook(data_dir, NOTEBOOK, tmp_path)
+    with NotebookHistory.open(nb, author="server", sync=False) as nh:
+        doc = nh.history.doc_at(nh.main)
+        doc.observe_updates(lambda u, o: nh.record_update(u, "zoe") if o != "history" else None)
+        for ch in "LIVE-EDIT":
+            source(doc).insert(len(source(doc)), ch)
+        nh.flush_closed()  # what the room does before acknowledging: the change stays open
+        assert len(nh.writer.pending_journal) == len("LIVE-EDIT")
+        assert not any(c.author == "zoe" for c in HistoryFile.read(nh.sidecar, journal=False).changes)
+        r = cli("log", nb, "--json")
+        assert r.returncode == 0, r.stderr
+        assert "in use" in r.stderr  # read without the lock
+        entries = json.loads(r.stdout)
+        assert entries[0]["author"] == "zoe"
+        r = cli("show", nb)
+        assert r.returncode == 0 and "LIVE-EDIT" in "".join(json.loads(r.stdout)["cells"][0]["source"])
+        r = cli("blame", nb, "0", "--json")
+        assert r.returncode == 0 and "zoe" in json.loads(r.stdout)["lines"][-1]["authors"]

@@ -170,6 +170,9 @@ def test_helpers_move_copy_delete(tmp_path, data_dir):
     dup = tmp_path / "sub" / "renamed-Copy1.ipynb"
     shutil.copyfile(new, dup)
     assert copy_history(new, dup)
+    assert [c.hash for c in HistoryFile.read(sidecar_path(dup)).changes] == h0  # the same changes...
+    sessions = {HistoryFile.read_header(sidecar_path(p))["session_id"] for p in (new, dup)}
+    assert len(sessions) == 2 and None not in sessions  # ...under a session id of its own
     with open_history(dup, "ann") as nh:  # the copy's history grows apart...
         with nh.edit() as e:
             replace_in_source(e.doc, "import sys", "import sys", "import sys  # copy")

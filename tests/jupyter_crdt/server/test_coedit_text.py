@@ -115,3 +115,61 @@ def test_global_awareness_room(server):
         await b.close()
 
     run(main())
+
+
+def test_text_history_has_authors_and_the_cli_reads_it(server, unique_name):
+    """Issue 6: a text file's history is kept in the notebook history format (``.NAME.EXT.crdt``), with
+    each client's author, and `jupyter crdt log/show` read it while the room is live."""
+    import json
+
+    from crdt import HistoryFile
+
+    from ..history.helpers import cli
+
+    path = f"{unique_name}.txt"
+    f = server.root / path
+    f.write_text("shared\n")
+
+    async def main():
+        a = await CollabClient(server, path, token="user-alice").connect()
+        b = await CollabClient(server, path, token="user-bob").connect()
+        a.text.insert(len(a.text), "alice's line\n")
+        await wait_until(lambda: "alice's line" in str(b.text), what="alice's line at bob")
+        b.text.insert(len(b.text), "bob's line\n")
+        await wait_until(lambda: a.is_acked() and b.is_acked(), what="acks")
+        await wait_until(lambda: f.read_text() == "shared\nalice's line\nbob's line\n", what="the save")
+        sidecar = server.root / f".{path}.crdt"
+        assert sidecar.exists() and not (server.root / f".{path}.crdtlog").exists()
+        r = await asyncio.to_thread(cli, "log", f, "--json")
+        assert r.returncode == 0, r.stderr
+        authors = [e["author"] for e in json.loads(r.stdout)]
+        assert authors[:2] == ["bob", "alice"] and authors[-1] == "import"
+        r = await asyncio.to_thread(cli, "show", f, "--at", "HEAD~1")
+        assert r.returncode == 0 and r.stdout == "shared\nalice's line\n", r.stderr
+        assert HistoryFile.read_header(sidecar)["session_id"] == a.session_info["sessionId"]
+        await a.close()
+        await b.close()
+
+    run(main())
+
+
+def test_an_old_text_log_is_converted_when_its_room_opens(server, unique_name):
+    """A ``.NAME.crdtlog`` written by an earlier version: its room opens on the converted history, with the
+    same session id and every edit (unsaved ones too) and author."""
+    from ..history.test_text_history import write_old_log
+
+    path = f"{unique_name}.txt"
+    f = server.root / path
+    f.write_text("base\n")
+    session = write_old_log(f, [("ann", "saved "), ("ann", "unsaved")], saved_after=2)
+    f.write_text("base\nsaved ")
+
+    async def main():
+        c = await CollabClient(server, path, token="user-carol").connect()
+        assert c.session_info["sessionId"] == session
+        assert str(c.text) == "base\nsaved unsaved"
+        assert not (server.root / f".{path}.crdtlog").exists()
+        await wait_until(lambda: f.read_text() == "base\nsaved unsaved", what="the unsaved edit to be saved")
+        await c.close()
+
+    run(main())

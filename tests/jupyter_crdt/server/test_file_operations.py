@@ -86,6 +86,7 @@ def test_copy_gives_the_copy_its_own_history(server, unique_name):
         await wait_until(lambda: sidecar_path(server.root / copy).exists(), what="the copied sidecar")
         assert sidecar_path(server.root / path).exists()
         c = await CollabClient(server, copy, "notebook", token="user-bob").connect()
+        assert c.session_info["sessionId"] != a.session_info["sessionId"]  # two files, two sessions
         assert "in the original" in [str(x["source"]) for x in c.doc.get_array("cells")]
         add_cell(c.doc, "only in the copy")
         await wait_until(lambda: c.is_acked(), what="ack in the copy")
@@ -128,7 +129,7 @@ def test_delete_removes_the_history_and_closes_the_room(server, unique_name):
     run(main())
 
 
-def test_rename_a_text_file_while_connected_moves_its_log(server, unique_name):
+def test_rename_a_text_file_while_connected_moves_its_history(server, unique_name):
     old, new = f"{unique_name}.txt", f"{unique_name}-renamed.txt"
     (server.root / old).write_text("one\n")
 
@@ -138,8 +139,8 @@ def test_rename_a_text_file_while_connected_moves_its_log(server, unique_name):
         await wait_until(lambda: a.is_acked(), what="ack")
         code, _ = await http(server, "PATCH", f"/api/contents/{old}", {"path": new})
         assert code == 200
-        await wait_until(lambda: (server.root / f".{new}.crdtlog").exists(), what="the log to move")
-        assert not (server.root / f".{old}.crdtlog").exists()
+        await wait_until(lambda: (server.root / f".{new}.crdt").exists(), what="the history to move")
+        assert not (server.root / f".{old}.crdt").exists()
         a.text.insert(len(a.text), "three\n")
         await wait_until(lambda: a.is_acked(), what="ack after the rename")
         renamed = server.root / new
@@ -149,5 +150,44 @@ def test_rename_a_text_file_while_connected_moves_its_log(server, unique_name):
         code, log = await http(server, "GET", f"/api/crdt/log/{new}")
         assert code == 200 and [c["author"] for c in log["changes"]].count("alice") == 2
         await a.close()
+
+    run(main())
+
+
+def test_deleting_a_folder_closes_the_rooms_inside_and_deletes_their_histories(server, unique_name):
+    pytest.importorskip("jupyter_crdt.notebook")
+    from jupyter_crdt.histories import sidecar_path
+
+    folder = server.root / f"{unique_name}-dir"
+    (folder / "sub").mkdir(parents=True)
+    nb, txt = f"{folder.name}/sub/n.ipynb", f"{folder.name}/t.txt"
+    write_notebook(server.root / nb, make_notebook(2))
+    (server.root / txt).write_text("one\n")
+
+    async def main():
+        a = await CollabClient(server, nb, "notebook", token="user-alice").connect()
+        t = await CollabClient(server, txt, token="user-bob").connect()
+        old_sessions = {a.session_info["sessionId"], t.session_info["sessionId"]}
+        add_cell(a.doc, "doomed cell")
+        t.text.insert(len(t.text), "doomed line\n")
+        await wait_until(lambda: a.is_acked() and t.is_acked(), what="acks")
+        await wait_until(lambda: "doomed line" in (server.root / txt).read_text(), what="the text saved")
+        assert sidecar_path(server.root / nb).exists()
+        code, body = await http(server, "DELETE", f"/api/contents/{folder.name}")
+        assert code == 204, body
+        await wait_until(lambda: a.closed and t.closed, what="the rooms inside the folder to close")
+        assert a.close_code == t.close_code == 1001
+        assert not folder.exists()  # the files and their sidecars are gone (no room wrote them back)
+        # The same paths again: new documents with new histories, nothing of the deleted ones.
+        (folder / "sub").mkdir(parents=True)
+        write_notebook(server.root / nb, make_notebook(1))
+        (server.root / txt).write_text("fresh\n")
+        b = await CollabClient(server, nb, "notebook", token="user-bob").connect()
+        u = await CollabClient(server, txt, token="user-alice").connect()
+        assert "doomed cell" not in [str(x["source"]) for x in b.doc.get_array("cells")]
+        assert str(u.text) == "fresh\n"
+        assert not {b.session_info["sessionId"], u.session_info["sessionId"]} & old_sessions
+        await b.close()
+        await u.close()
 
     run(main())

@@ -45,6 +45,60 @@ def test_reader_follows_live_but_cannot_write(server, unique_name):
     run(main())
 
 
+def test_refused_edit_is_taken_back_on_the_readers_side(server, unique_name):
+    """What a reader typed is deleted again in the reader's document (the room sends the delete set of
+    its refused structs), so its editor shows the room's content; a refused deletion cannot be undone in
+    place, so the refusal asks for a reload, after which the reader sees the room's content."""
+    path = f"{unique_name}.txt"
+    (server.root / path).write_text("shared text\n")
+
+    async def main():
+        writer = await CollabClient(server, path, token="user-alice").connect()
+        reader = await CollabClient(server, path, token="reader-bob").connect()
+        reader.text.insert(6, " EVIL")
+        await wait_until(lambda: reader.errors(), what="the refusal")
+        await wait_until(lambda: str(reader.text) == "shared text\n", what="the edit to be taken back")
+        assert "reload" not in reader.errors()[0]
+        assert not reader.closed
+        # In line with the room again: the writer's edits arrive where they belong.
+        writer.text.insert(6, " (ok)")
+        await wait_until(lambda: str(reader.text) == "shared (ok) text\n", what="the reader to follow")
+        reader.text.delete(0, 7)
+        await wait_until(lambda: len(reader.errors()) == 2, what="the second refusal")
+        assert reader.errors()[1]["reload"] is True
+        code, doc = await http(server, "GET", f"/api/crdt/document/{path}")
+        assert doc["content"] == "shared (ok) text\n" == str(writer.text)
+        await reader.close()
+        again = await CollabClient(server, path, token="reader-bob").connect()
+        assert str(again.text) == "shared (ok) text\n"
+        await again.close()
+        await writer.close()
+
+    run(main())
+
+
+def test_refused_cell_insert_is_taken_back_in_a_notebook(server, unique_name):
+    from .notebooks import export, make_notebook, new_cell, same_content, write_notebook
+
+    path = f"{unique_name}.ipynb"
+    write_notebook(server.root / path, make_notebook(2))
+
+    async def main():
+        writer = await CollabClient(server, path, "notebook", token="user-alice").connect()
+        reader = await CollabClient(server, path, "notebook", token="reader-bob").connect()
+        cells = reader.doc.get_array("cells")
+        cells.insert(1, [new_cell("evil = True\n")])
+        cells[0]["source"].insert(0, "# evil\n")
+        await wait_until(lambda: len(reader.errors()) >= 2, what="the refusals")
+        await wait_until(lambda: same_content(export(reader.doc), export(writer.doc)),
+                         what="the reader's notebook to be the room's again")
+        assert len(reader.doc.get_array("cells")) == 2
+        await reader.close()
+        await writer.close()
+
+    run(main())
+
+
 def test_reader_cannot_use_write_endpoints(server, unique_name):
     path = f"{unique_name}.txt"
     (server.root / path).write_text("x")

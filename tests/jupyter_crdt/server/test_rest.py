@@ -18,7 +18,7 @@ def test_log_document_status_and_restore(server, unique_name):
         code, log = await http(server, "GET", f"/api/crdt/log/{path}")
         assert code == 200
         authors = [c["author"] for c in log["changes"]]
-        assert authors[0] == "disk" and "alice" in authors
+        assert authors[0] == "import" and "alice" in authors
         code, doc = await http(server, "GET", f"/api/crdt/document/{path}")
         assert code == 200 and doc["content"] == "version one\nalice line\n"
         code, _ = await http(server, "POST", f"/api/crdt/restore/{path}", {"seq": 1}, token="user-bob")
@@ -72,9 +72,14 @@ def test_timeline_undo_redo_and_restore(server, unique_name):
 
     async def main():
         a = await CollabClient(server, path, token="user-alice").connect()
+        from crdt import HistoryFile
+
         for i in range(1, 4):
             a.text.insert(len(a.text), f"v{i}\n")
             await wait_until(lambda: a.is_acked(), what="ack")
+            # one version each: an author's keystrokes are one change until the history's idle gap
+            await wait_until(lambda: not HistoryFile.read_journal(server.root / f".{path}.crdt"),
+                             what="the change to be written")
         code, tl = await http(server, "GET", f"/api/collaboration/timeline/{path}?format=text&type=file")
         assert code == 200
         assert set(tl) == {"roomId", "timestamps", "forkRoom", "sessionId"}
@@ -90,12 +95,13 @@ def test_timeline_undo_redo_and_restore(server, unique_name):
         code, answer = await http(server, "PUT", undo_redo("undo", 2))
         assert code == 200 and answer["status"] == "undone"
         await wait_until(lambda: str(viewer.text) == "v0\nv1\n", what="the timeline to go back")
-        # The timeline room is read-only: edits there are refused.
+        # The timeline room is read-only: edits there are refused, and taken back on the viewer's side.
         viewer.text.insert(0, "x")
         await wait_until(lambda: viewer.errors(), what="refusal")
+        await wait_until(lambda: str(viewer.text) == "v0\nv1\n", what="the refused edit to be taken back")
         code, answer = await http(server, "PUT", undo_redo("redo", 1))
         assert answer["status"] == "redone"
-        await wait_until(lambda: str(viewer.text) == "xv0\nv1\nv2\n", what="redo")
+        await wait_until(lambda: str(viewer.text) == "v0\nv1\nv2\n", what="redo")
         code, answer = await http(server, "PUT", undo_redo("restore", 0))
         assert code == 200 and answer["code"] == 200
         await wait_until(lambda: str(a.text) == "v0\nv1\nv2\n", what="the restored version")
@@ -134,6 +140,99 @@ def test_notebook_history_is_the_projects_sidecar(server, unique_name):
         code, _ = await http(server, "POST", f"/api/crdt/restore/{path}", {"seq": 1})
         assert code == 200
         await wait_until(lambda: not cell_source(a.doc, "code-0").startswith("# alice"), what="restore")
+        await a.close()
+
+    run(main())
+
+
+def test_log_show_diff_and_blame_of_a_notebook(server, unique_name):
+    """Each logged change has its hash and a one-line summary; ``show`` gives the notebook right after a
+    change, ``diff`` what changed per cell since one, ``blame`` who wrote each line of a cell."""
+    import re
+
+    from .notebooks import cell_index, make_notebook, new_cell, write_notebook
+
+    path = f"{unique_name}.ipynb"
+    write_notebook(server.root / path, make_notebook(3))
+
+    async def main():
+        a = await CollabClient(server, path, "notebook", token="user-alice").connect()
+        cells = a.doc.get_array("cells")
+        cells[cell_index(a.doc, "code-0")]["source"].insert(0, "# alice\n")
+        with a.doc.transact():
+            cells.delete(cell_index(a.doc, "md-2"), 1)
+            cells.insert(len(cells), [new_cell("added = 1\n")])
+        await wait_until(lambda: a.is_acked(), what="ack")
+        code, log = await http(server, "GET", f"/api/crdt/log/{path}")
+        assert code == 200
+        changes = log["changes"]
+        assert [c["seq"] for c in changes] == list(range(1, len(changes) + 1))
+        assert all(re.fullmatch(r"[0-9a-f]{64}", c["id"]) for c in changes)
+        assert len({c["id"] for c in changes}) == len(changes)
+        assert changes[0]["author"] == "import" and "imported" in changes[0]["summary"]
+        mine = [c for c in changes if c["author"] == "alice"]
+        assert mine and all(isinstance(c["summary"], str) and "\n" not in c["summary"] for c in mine)
+        assert any("source +8" in c["summary"] for c in mine), mine
+
+        code, shown = await http(server, "GET", f"/api/crdt/show/{path}?seq=1")
+        assert code == 200 and shown["seq"] == 1 and shown["path"] == path
+        assert [c["id"] for c in shown["content"]["cells"]] == ["code-0", "code-1", "md-2"]
+        assert not "".join(shown["content"]["cells"][0]["source"]).startswith("# alice")
+        last = changes[-1]["seq"]
+        code, shown = await http(server, "GET", f"/api/crdt/show/{path}?seq={last}")
+        assert "".join(shown["content"]["cells"][0]["source"]).startswith("# alice")
+        code, body = await http(server, "GET", f"/api/crdt/show/{path}?seq=100000")
+        assert code == 404 and "no change 100000" in body["message"]
+        code, _ = await http(server, "GET", f"/api/crdt/show/{path}?seq=0")
+        assert code == 404
+        code, _ = await http(server, "GET", f"/api/crdt/show/{path}")
+        assert code == 400
+
+        code, diff = await http(server, "GET", f"/api/crdt/diff/{path}?from=1")
+        assert code == 200 and (diff["from"], diff["to"]) == (1, None)
+        status = {c["id"]: c["status"] for c in diff["cells"]}
+        assert status["code-0"] == "modified" and status["code-1"] == "unchanged"
+        assert status["md-2"] == "removed"
+        added = [c for c in diff["cells"] if c["status"] == "added"]
+        assert len(added) == 1 and "+added = 1" in added[0]["diff"]
+        code0 = next(c for c in diff["cells"] if c["id"] == "code-0")
+        assert "+# alice" in code0["diff"].splitlines()
+        assert next(c for c in diff["cells"] if c["id"] == "code-1")["diff"] == ""
+        code, same = await http(server, "GET", f"/api/crdt/diff/{path}?from=1&to=1")
+        assert code == 200 and all(c["status"] == "unchanged" for c in same["cells"])
+        code, _ = await http(server, "GET", f"/api/crdt/diff/{path}?from=1&to=999")
+        assert code == 404
+
+        code, blame = await http(server, "GET", f"/api/crdt/blame/{path}?cell=code-0")
+        assert code == 200 and blame["cell"] == "code-0"
+        lines = blame["lines"]
+        assert [ln["line"] for ln in lines] == list(range(1, len(lines) + 1))
+        assert (lines[0]["author"], lines[0]["text"]) == ("alice", "# alice")
+        assert lines[1]["author"] == "import" and all(isinstance(ln["time"], float) for ln in lines)
+        code, body = await http(server, "GET", f"/api/crdt/blame/{path}?cell=no-such-cell")
+        assert code == 404 and "no-such-cell" in body["message"]
+        await a.close()
+
+    run(main())
+
+
+def test_text_file_log_has_ids_and_summaries(server, unique_name):
+    path = f"{unique_name}.txt"
+    (server.root / path).write_text("abc\n")
+
+    async def main():
+        a = await CollabClient(server, path, token="user-alice").connect()
+        a.text.insert(0, "hello ")
+        await wait_until(lambda: a.is_acked(), what="ack")
+        code, log = await http(server, "GET", f"/api/crdt/log/{path}")
+        assert code == 200
+        assert len({c["id"] for c in log["changes"]}) == len(log["changes"])
+        assert any(c["summary"].startswith("+6") for c in log["changes"] if c["author"] == "alice"), log
+        assert "4 characters" in log["changes"][0]["summary"]
+        code, shown = await http(server, "GET", f"/api/crdt/show/{path}?seq=1")
+        assert code == 200 and shown["content"] == "abc\n"
+        code, _ = await http(server, "GET", f"/api/crdt/blame/{path}?cell=0")
+        assert code == 400
         await a.close()
 
     run(main())
