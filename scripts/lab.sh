@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
+# Installing builds the JupyterLab extension (labextension/) with Node.js; nothing else needs Node.
+if ! command -v node >/dev/null 2>&1; then
+    echo "scripts/lab.sh: Node.js (18 or newer) is needed to build the JupyterLab extension: https://nodejs.org" >&2
+    exit 1
+fi
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi

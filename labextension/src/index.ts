@@ -1,0 +1,287 @@
+/**
+ * jupyter-crdt's JupyterLab extension.
+ *
+ * Plugins (all `jupyter-crdt:*`):
+ * - `sync`: the {@link ICrdtSync} service (open providers, server reachability).
+ * - `document-provider`: JupyterLab's collaborative documents connect through
+ *   our provider (offline-safe, acknowledged edits); replaces
+ *   `@jupyter/docprovider-extension:websocket-provider-document-factory`.
+ * - `connection-lost`: losing the server shows in the status bar instead of a
+ *   modal dialog; replaces `@jupyterlab/hub-extension:connectionlost`.
+ * - `status`: the status bar item `#jp-crdt-status`, and `crdt:save` (Accel S in
+ *   documents): offline, a note instead of JupyterLab's save error dialog.
+ * - `read-only`: documents the server says are read-only open read-only.
+ * - `history`: the history side panel `#jp-crdt-history` and `crdt:open-history`.
+ */
+import { IDocumentProviderFactory } from '@jupyter/docprovider';
+import {
+  IConnectionLost,
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette, Notification } from '@jupyterlab/apputils';
+import { URLExt } from '@jupyterlab/coreutils';
+import { DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
+import { ServerConnection } from '@jupyterlab/services';
+import { IStatusBar } from '@jupyterlab/statusbar';
+import { historyIcon } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
+
+import { HistoryPanel, IHistoryTarget } from './historypanel';
+import { CrdtDocumentProvider } from './provider';
+import { showReadOnly } from './readonly';
+import { STATUS_ITEM_ID, SyncStatusItem } from './statusitem';
+import { CrdtSync, ICrdtSync } from './tokens';
+
+export { ICrdtSync } from './tokens';
+export { CrdtDocumentProvider } from './provider';
+
+/** The command that shows the history panel. */
+export const OPEN_HISTORY_COMMAND = 'crdt:open-history';
+/** Save that never fails while offline (bound to Accel S inside documents). */
+export const SAVE_COMMAND = 'crdt:save';
+/** Longest wait between two checks that a lost server is back. */
+const MAX_PROBE_DELAY_MS = 10000;
+
+/** The document widget in the main area, if the current widget is one. */
+function currentDocument(app: JupyterFrontEnd): DocumentWidget | null {
+  const widget = app.shell.currentWidget;
+  return widget instanceof DocumentWidget ? widget : null;
+}
+
+const syncPlugin: JupyterFrontEndPlugin<ICrdtSync> = {
+  id: 'jupyter-crdt:sync',
+  description: 'The open documents of jupyter-crdt rooms and their sync states.',
+  autoStart: true,
+  provides: ICrdtSync,
+  activate: () => new CrdtSync()
+};
+
+const documentProviderPlugin: JupyterFrontEndPlugin<IDocumentProviderFactory> = {
+  id: 'jupyter-crdt:document-provider',
+  description: 'Connects collaborative documents to jupyter-crdt rooms, offline-safe.',
+  autoStart: true,
+  requires: [ICrdtSync],
+  provides: IDocumentProviderFactory,
+  activate: (app: JupyterFrontEnd, sync: ICrdtSync): IDocumentProviderFactory => ({
+    create: options => {
+      const provider = new CrdtDocumentProvider({
+        path: options.path,
+        contentType: options.contentType,
+        format: options.format,
+        model: options.model,
+        user: options.user,
+        serverSettings: options.serverSettings ?? app.serviceManager.serverSettings
+      });
+      (sync as CrdtSync).add(provider);
+      return provider;
+    }
+  })
+};
+
+const connectionLostPlugin: JupyterFrontEndPlugin<IConnectionLost> = {
+  id: 'jupyter-crdt:connection-lost',
+  description: 'Shows a lost server in the status bar; never a dialog that stops typing.',
+  autoStart: true,
+  requires: [ICrdtSync],
+  provides: IConnectionLost,
+  activate: (app: JupyterFrontEnd, sync: ICrdtSync): IConnectionLost => {
+    const state = sync as CrdtSync;
+    let probing = false;
+    // Ask the server until it answers; the status bar says offline meanwhile.
+    const probe = async (settings: ServerConnection.ISettings) => {
+      let delay = 1000;
+      while (!state.serverReachable) {
+        await new Promise(resolve => setTimeout(resolve, delay));
+        try {
+          const response = await ServerConnection.makeRequest(
+            URLExt.join(settings.baseUrl, 'api/status'),
+            {},
+            settings
+          );
+          if (response.ok) {
+            state.serverReachable = true;
+          }
+        } catch {
+          delay = Math.min(delay * 2, MAX_PROBE_DELAY_MS);
+        }
+      }
+      probing = false;
+    };
+    return async manager => {
+      state.serverReachable = false;
+      if (!probing) {
+        probing = true;
+        void probe(manager.serverSettings);
+      }
+    };
+  }
+};
+
+const statusPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-crdt:status',
+  description: 'Status bar item: connected, offline or syncing, and edits not yet stored.',
+  autoStart: true,
+  requires: [ICrdtSync, IStatusBar],
+  activate: (app: JupyterFrontEnd, sync: ICrdtSync, statusBar: IStatusBar) => {
+    const item = new SyncStatusItem(
+      sync,
+      () => currentDocument(app)?.context.model.sharedModel ?? null
+    );
+    app.shell.currentChanged?.connect(() => item.update());
+    statusBar.registerStatusItem(STATUS_ITEM_ID, { item, align: 'left', rank: 5 });
+
+    // JupyterLab's own save asks the server for the file first, and shows an error dialog when it
+    // cannot be reached. Offline, the edits are already safe in this browser: say so, and save
+    // once the server is back.
+    app.commands.addCommand(SAVE_COMMAND, {
+      label: 'Save (offline-safe)',
+      execute: async () => {
+        const widget = currentDocument(app);
+        const provider = widget ? sync.providerFor(widget.context.model.sharedModel) : undefined;
+        if (!provider || provider.status.state !== 'offline') {
+          return app.commands.execute('docmanager:save');
+        }
+        Notification.info(
+          'The server cannot be reached: your edits are kept in this browser, ' +
+            'and the document will be saved when the connection is back.',
+          { autoClose: 5000 }
+        );
+        await provider.save();
+      }
+    });
+    app.commands.addKeyBinding({
+      command: SAVE_COMMAND,
+      keys: ['Accel S'],
+      selector: '.jp-Document'
+    });
+  }
+};
+
+const readOnlyPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-crdt:read-only',
+  description: 'Opens documents read-only, visibly, when the server says so.',
+  autoStart: true,
+  requires: [ICrdtSync],
+  activate: (app: JupyterFrontEnd, sync: ICrdtSync) => {
+    const onWidgetCreated = async (_: unknown, widget: Widget) => {
+      if (!(widget instanceof DocumentWidget)) {
+        return;
+      }
+      try {
+        await widget.context.ready;
+      } catch {
+        return; // the document did not open: nothing to protect
+      }
+      const provider = sync.providerFor(widget.context.model.sharedModel);
+      if (!provider) {
+        return;
+      }
+      const check = () => {
+        if (provider.status.readOnly) {
+          showReadOnly(widget);
+        }
+      };
+      check();
+      provider.statusChanged.connect(check);
+      widget.disposed.connect(() => provider.statusChanged.disconnect(check));
+    };
+    const follow = (factory: DocumentRegistry.WidgetFactory | undefined) => {
+      factory?.widgetCreated.connect(onWidgetCreated);
+    };
+    for (const factory of app.docRegistry.widgetFactories()) {
+      follow(factory);
+    }
+    app.docRegistry.changed.connect((registry, change) => {
+      if (change.type === 'widgetFactory' && change.change === 'added' && change.name) {
+        follow(registry.getWidgetFactory(change.name));
+      }
+    });
+  }
+};
+
+const historyPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-crdt:history',
+  description: 'The history side panel: changes, versions, diffs and restore.',
+  autoStart: true,
+  requires: [ICrdtSync],
+  optional: [ILayoutRestorer, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    sync: ICrdtSync,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null
+  ) => {
+    const panel = new HistoryPanel(app.serviceManager.serverSettings);
+    panel.title.icon = historyIcon;
+    app.shell.add(panel, 'right', { rank: 900 });
+    restorer?.add(panel, panel.id);
+
+    let followed: DocumentWidget | null = null;
+    const target = (): IHistoryTarget | null => {
+      if (!followed || followed.isDisposed) {
+        return null;
+      }
+      const context = followed.context;
+      const provider = sync.providerFor(context.model.sharedModel);
+      return {
+        path: context.path,
+        isNotebook: context.path.endsWith('.ipynb'),
+        readOnly: provider?.status.readOnly ?? false
+      };
+    };
+    const onPathChanged = () => panel.setTarget(target());
+    // Anyone's edit (ours or a collaborator's) makes a new change: reload once the document is still.
+    const onContentChanged = () => panel.scheduleRefresh();
+    const follow = () => {
+      const widget = currentDocument(app);
+      if (!widget || widget === followed) {
+        return; // a sidebar or a non-document keeps the last document in view
+      }
+      followed?.context.pathChanged.disconnect(onPathChanged);
+      followed?.context.model.contentChanged.disconnect(onContentChanged);
+      followed = widget;
+      widget.context.pathChanged.connect(onPathChanged);
+      widget.context.model.contentChanged.connect(onContentChanged);
+      widget.disposed.connect(() => {
+        if (followed === widget) {
+          followed = null;
+          panel.setTarget(null);
+        }
+      });
+      panel.setTarget(target());
+    };
+    app.shell.currentChanged?.connect(follow);
+    follow();
+    // A document found read-only after it opened: the panel's Restore button follows.
+    sync.changed.connect(() => {
+      const t = target();
+      if (t && t.readOnly !== panel.target?.readOnly) {
+        panel.setTarget(t);
+      }
+    });
+
+    app.commands.addCommand(OPEN_HISTORY_COMMAND, {
+      label: 'Show Document History',
+      caption: 'The changes of the current document: versions, diffs and restore',
+      icon: historyIcon,
+      execute: () => {
+        follow();
+        app.shell.activateById(panel.id);
+      }
+    });
+    palette?.addItem({ command: OPEN_HISTORY_COMMAND, category: 'Collaboration' });
+  }
+};
+
+const plugins: JupyterFrontEndPlugin<any>[] = [
+  syncPlugin,
+  documentProviderPlugin,
+  connectionLostPlugin,
+  statusPlugin,
+  readOnlyPlugin,
+  historyPlugin
+];
+
+export default plugins;

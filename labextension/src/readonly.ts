@@ -1,0 +1,47 @@
+/**
+ * Read-only documents: open them so that they cannot be typed into, and say so.
+ *
+ * The server refuses a read-only user's updates anyway (and tells the
+ * provider); this keeps the user from making edits that would be refused.
+ * DOM hook: the document widget gets the class `jp-crdt-readOnly` and a
+ * toolbar label `.jp-crdt-ReadOnlyLabel`.
+ */
+import { DocumentWidget } from '@jupyterlab/docregistry';
+import { Notebook } from '@jupyterlab/notebook';
+import { Widget } from '@lumino/widgets';
+
+/** The class a read-only document widget gets. */
+export const READ_ONLY_CLASS = 'jp-crdt-readOnly';
+
+/** Make a document widget read-only, visibly. Idempotent. */
+export function showReadOnly(widget: DocumentWidget): void {
+  if (widget.isDisposed || widget.hasClass(READ_ONLY_CLASS)) {
+    return;
+  }
+  widget.addClass(READ_ONLY_CLASS);
+  const label = new Widget();
+  label.addClass('jp-crdt-ReadOnlyLabel');
+  label.node.textContent = 'Read-only';
+  label.node.title = 'You may read this document and follow its changes, but not edit it.';
+  widget.toolbar.insertItem(0, 'crdt-read-only', label);
+
+  const model = widget.context.model as { readOnly: boolean };
+  model.readOnly = true;
+
+  const content = widget.content;
+  if (content instanceof Notebook) {
+    const lockCells = () => {
+      for (const cell of content.widgets) {
+        cell.readOnly = true;
+      }
+    };
+    lockCells();
+    // Cells inserted later (by collaborators) are read-only too.
+    content.model?.cells.changed.connect(lockCells);
+    return;
+  }
+  const editor = (content as any).editor;
+  if (editor && typeof editor.setOption === 'function') {
+    editor.setOption('readOnly', true);
+  }
+}
