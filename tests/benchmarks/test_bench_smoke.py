@@ -8,6 +8,7 @@ pinned yjs); the test never runs ``npm install``.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -54,3 +55,44 @@ def test_quick_run_prints_table_and_writes_json(tmp_path):
     assert data["checks"] and all(c["ok"] for c in data["checks"])
     for engine, info in data["engines"].items():
         assert "available" in info, engine
+
+
+LATENCY_PACKAGES = ("yjs", "y-protocols", "lib0", "ws")
+
+
+def _latency_node_modules() -> list[str]:
+    """--node-modules for the latency clients: benchmarks/node's if installed, else the server tests'."""
+    for modules in (REPO_ROOT / "benchmarks" / "node" / "node_modules",
+                    REPO_ROOT / "tests" / "jupyter_crdt" / "server" / "node" / "node_modules"):
+        if all((modules / p / "package.json").is_file() for p in LATENCY_PACKAGES):
+            return ["--node-modules", str(modules)]
+    missing("no node_modules with yjs, y-protocols, lib0 and ws (npm ci in benchmarks/node)")
+    return []
+
+
+@pytest.mark.timeout(300)
+def test_server_latency_tiny_run_measures_every_arrival(tmp_path):
+    """Three clients typing for two seconds into our server (and jupyter-collaboration's when its venv
+    exists): every edit reaches every other client, the clients converge, and the numbers are sane."""
+    if shutil.which("node") is None:
+        missing("node is not installed")
+    out = tmp_path / "latency.json"
+    cmd = [sys.executable, "-m", "benchmarks.server_latency", "--clients", "3", "--seconds", "2",
+           "--servers", "ours,collab", "--no-install", "--json", str(out), *_latency_node_modules()]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "p99 ms" in proc.stdout and "ours (jupyter_crdt)" in proc.stdout
+
+    data = json.loads(out.read_text(encoding="utf-8"))
+    rows = {r["server"]: r for r in data["results"]}
+    assert set(rows) == {"ours", "collab"}
+    collab_venv_missing = rows["collab"].get("error", "").startswith("n/a")
+    for server, row in rows.items():
+        if server == "collab" and collab_venv_missing:
+            continue
+        assert "error" not in row, (server, row)
+        assert row["n"] == 3 and row["edits_per_client"] == 10
+        assert row["expected"] == 3 * 2 * 10 and row["delivered"] == row["expected"], (server, row)
+        assert row["converged"] is True, server
+        assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"] < 10_000, (server, row)
+        assert row["server_cpu_s"] > 0, (server, row)  # the server did the broadcasting
