@@ -586,6 +586,7 @@ class HistoryWriter:
         self.checkpoint_bytes = checkpoint_bytes
         self.auto_compact = auto_compact
         self._fd: int | None = fd
+        self._unsynced = False
         self._take(loaded)
 
     def _take(self, loaded: _Loaded) -> None:
@@ -661,9 +662,13 @@ class HistoryWriter:
 
     def journal(
         self, update: bytes, author: str, time: float, *, kind: str = "edit", message: str | None = None,
-        meta: dict | None = None,
+        meta: dict | None = None, sync: bool = True,
     ) -> int:
         """Append ``update`` as a journal record now (synced with ``durable``); returns its sequence number.
+
+        ``sync=False`` writes the record without waiting for the disk: call :meth:`sync` (possibly from a
+        worker thread, so a server's event loop never waits on the disk) before treating it as durable.
+        That lets one ``fdatasync`` cover many records written in a burst.
 
         The record keeps an accepted update safe until the change holding it is written: call
         :meth:`cover` with that change and the number of the last journal record it holds. Until then
@@ -678,7 +683,7 @@ class HistoryWriter:
         plain = dict(sorted((meta or {}).items()))
         record = [JOURNAL, seq, author, float(time), kind, message, plain, data, encoding]
         frame = _frames(record, self.max_record)
-        self._write(fd, frame)
+        self._write(fd, frame, sync=sync)
         self._journal_seq = seq
         self._journal.append((JournalEntry(seq, bytes(update), author, float(time), kind, message, plain),
                               len(frame)))
@@ -758,12 +763,31 @@ class HistoryWriter:
         self._maintain()
         return len(data)
 
-    def _write(self, fd: int, data: bytes) -> None:
+    def sync(self) -> None:
+        """Make every record written so far durable (``fdatasync``), if some were written unsynced.
+
+        Safe to call from another thread while this one writes more records: what was written before
+        the call is durable when it returns.
+        """
+        fd = self._fd
+        if fd is None or not self._unsynced:
+            return
+        self._unsynced = False
+        try:
+            _sync(fd)
+        except BaseException:
+            self._unsynced = True
+            raise
+
+    def _write(self, fd: int, data: bytes, *, sync: bool = True) -> None:
         start = self._end
         try:
             _write_all(fd, data, start)
-            if self.durable:
+            if self.durable and sync:
                 _sync(fd)
+                self._unsynced = False
+            elif self.durable:
+                self._unsynced = True
         except BaseException:
             try:
                 os.ftruncate(fd, start)
@@ -896,6 +920,9 @@ class HistoryWriter:
             return
         try:
             self.append()
+            if self._unsynced:
+                _sync(self._fd)
+                self._unsynced = False
         finally:
             fd, self._fd = self._fd, None
             os.close(fd)

@@ -506,7 +506,7 @@ class NotebookHistory:
     def record_update(
         self, update: bytes, author: str | None = None, *, time: float | None = None, kind: str = "edit",
         message: str | None = None, meta: Mapping[str, Any] | None = None, apply: bool = True,
-        journal: bool = True,
+        journal: bool = True, sync: bool = True,
     ) -> list[Change]:
         """Record an accepted Yjs update (e.g. from a browser) on ``main``, grouped with its neighbours.
 
@@ -517,7 +517,8 @@ class NotebookHistory:
 
         With ``journal`` (the default) and a writable sidecar, the update is first appended to the
         sidecar's journal (synced when ``durable``): when this returns, the update survives a crash, and
-        is grouped again on the next open if its change was never written. Call :meth:`poll` at
+        is grouped again on the next open if its change was never written (``sync=False``: once the
+        writer's :meth:`~crdt.history_file.HistoryWriter.sync` has run). Call :meth:`poll` at
         :attr:`deadline` (or :meth:`flush_closed`) to close an idle change and write it; :meth:`flush`
         closes the open change at once.
         """
@@ -526,7 +527,7 @@ class NotebookHistory:
         seq = None
         if journal and self.writer is not None:
             seq = self.writer.journal(update, author, now, kind=kind, message=message,
-                                      meta=dict(meta) if meta else None)
+                                      meta=dict(meta) if meta else None, sync=sync)
         if apply and self._doc is not None:
             self._doc.apply_update(update, origin=HISTORY_ORIGIN)
         return self._grouper.add(update, author, time=now, kind=kind, message=message, meta=meta, tag=seq)

@@ -207,6 +207,8 @@ class Room:
         """Clock ranges of foreign structs absorbed as deleted (dead copies), per client."""
         self._save_task: asyncio.Task | None = None
         self._flush_task: asyncio.Task | None = None
+        self._outbox: list[tuple[bytes, Any]] = []
+        """Updates accepted in this turn of the event loop, not yet broadcast (``_send_outbox``)."""
         self._flush_lock = asyncio.Lock()
         self._cleanup_handle: asyncio.TimerHandle | None = None
         self._awareness_timer: asyncio.Task | None = None
@@ -666,22 +668,41 @@ class Room:
             seq = self.store.append(update, author)
             if isinstance(origin, _PeerState):
                 origin.unacked = seq
-        frame = encode_sync_update(update)
         for ps in list(self.peers.values()):
-            if ps is origin:
-                continue
-            if ps.phase == "syncing":
-                continue  # gets everything with its step 2
-            if ps.view is not None:
+            if ps is not origin and ps.phase != "syncing" and ps.view is not None:
                 ps.view.apply_update(update)
+        self._outbox.append((update, origin))
+        if len(self._outbox) == 1:
             try:
-                ps.peer.send(frame)
-            except Exception:  # noqa: BLE001 - a broken socket must not stop the room
-                self.log.debug("jupyter_crdt: send failed", exc_info=True)
+                asyncio.get_running_loop().call_soon(self._send_outbox)
+            except RuntimeError:  # no event loop (the room driven directly): send at once
+                self._send_outbox()
         self._schedule_flush()
         if origin != AUTHOR_SERVER:
             self._changed_since_save = True
             self._schedule_save()
+
+    def _send_outbox(self) -> None:
+        """Broadcast the updates accepted during one turn of the event loop, merged into one frame.
+
+        Under load (many typists) this sends one websocket frame per peer per turn instead of one per
+        peer per update, which is what a busy room's time goes to. A peer whose own update is in a
+        merged batch with others' gets it back too; Yjs peers ignore what they already have.
+        """
+        batch, self._outbox = self._outbox, []
+        if not batch:
+            return
+        origins = {id(origin) for _, origin in batch}
+        skip = batch[0][1] if len(origins) == 1 else None
+        update = batch[0][0] if len(batch) == 1 else crdt.merge_updates([u for u, _ in batch])
+        frame = encode_sync_update(update)
+        for ps in list(self.peers.values()):
+            if ps is skip or ps.phase == "syncing":  # a syncing peer gets everything with its step 2
+                continue
+            try:
+                ps.peer.send(frame)
+            except Exception:  # noqa: BLE001 - a broken socket must not stop the room
+                self.log.debug("jupyter_crdt: send failed", exc_info=True)
 
     def _on_awareness(self, changes: dict, origin: Any) -> None:
         clients = changes["added"] + changes["updated"] + changes["removed"]
@@ -1138,8 +1159,11 @@ class Timeline:
         self.origin = origin
         self.room_id = room_id
         records = origin.store.records()
-        self.timestamps = [r.time for r in records]
-        self.index = len(records)
+        # The server's own bookkeeping (the saved state it keeps in the document) is not a version
+        # anyone made: the timeline steps over it.
+        self._seqs = [seq for seq, r in enumerate(records, 1) if seq == 1 or r.author != AUTHOR_SERVER]
+        self.timestamps = [records[seq - 1].time for seq in self._seqs]
+        self.index = len(self._seqs)
         self.room = Room(room_id, origin.model, None, MemoryStore(), settings, log,
                          seed=origin.doc.encode_state_as_update())
         self.room.read_only = True
@@ -1151,10 +1175,10 @@ class Timeline:
 
     def move(self, steps: int) -> bool:
         """Show the version ``steps`` changes later (negative: earlier); False at either end."""
-        target = max(1, min(len(self.timestamps), self.index + steps))
+        target = max(1, min(len(self._seqs), self.index + steps))
         if target == self.index:
             return False
-        content = self.origin._content_at(target)
+        content = self.origin._content_at(self._seqs[target - 1])
         with self.room.doc.transact(origin="timeline"):
             self.room.model.apply(self.room.doc, content)
         self.index = target

@@ -381,21 +381,25 @@ class SidecarHistoryStore:
         """Not needed: a history starts with the import of the file."""
 
     def append(self, update: bytes, author: str) -> int:
-        # journaled (synced) before it returns
-        self.document_history.record_update(update, author, apply=False)
+        # Journaled (written) before it returns, so it is in the history before it is broadcast; made
+        # durable by the next flush, whose one fdatasync in a worker thread covers a whole burst.
+        self.document_history.record_update(update, author, apply=False, sync=False)
         self._appended += 1
-        self._durable = self._appended
         return self._appended
 
     async def flush(self) -> int:
-        """Everything appended is durable already (journaled); write the changes closed so far and
-        arrange for the open one to be closed and written once the grouper's idle gap has passed."""
+        """Sync the journal (off the event loop), write the changes closed so far and arrange for the
+        open one to be closed and written once the grouper's idle gap has passed."""
         import asyncio
 
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            upto = self._durable
+            upto = self._appended
+            writer = self.document_history.writer if self.document_history is not None else None
+            if writer is not None and upto > self._durable:
+                await asyncio.to_thread(writer.sync)
+            self._durable = upto
             if self.document_history is not None:
                 self.document_history.flush_closed()
                 self._schedule_poll()
@@ -441,6 +445,8 @@ class SidecarHistoryStore:
     def mark_saved(self, position: Any, digest: str) -> None:
         from .histories import WRITTEN
 
+        if self.document_history is None:  # closed while the save was under way (server stopping)
+            return
         self.document_history.history.set_branch(WRITTEN, position)
 
     def saved_update(self) -> bytes | None:
