@@ -1,0 +1,42 @@
+// Cutting one user's connection to the server. Playwright's offline mode stops new requests but leaves
+// open websockets alone, so every websocket of the context is routed through Playwright: cutting
+// closes them all (both ends), and while cut, new ones are closed as soon as they open.
+
+/** Route `context`'s websockets; returns {cut(), restore()} for that user's connection. */
+export async function cuttableConnection(context) {
+  const open = new Set();
+  let isCut = false;
+  await context.routeWebSocket(/.*/, page => {
+    if (isCut) {
+      page.close({ code: 1006, reason: 'connection cut by the test' }).catch(() => {});
+      return;
+    }
+    const server = page.connectToServer();
+    const route = { page, server };
+    open.add(route);
+    page.onClose(() => {
+      open.delete(route);
+      server.close().catch(() => {});
+    });
+    server.onClose(() => {
+      open.delete(route);
+      page.close().catch(() => {});
+    });
+  });
+  return {
+    async cut() {
+      isCut = true;
+      await context.setOffline(true);
+      const routes = [...open];
+      open.clear();
+      await Promise.all(routes.map(async ({ page, server }) => {
+        await server.close({ code: 1001, reason: 'connection cut by the test' }).catch(() => {});
+        await page.close({ code: 1006, reason: 'connection cut by the test' }).catch(() => {});
+      }));
+    },
+    async restore() {
+      isCut = false;
+      await context.setOffline(false);
+    },
+  };
+}
