@@ -8,9 +8,11 @@ pinned yjs); the test never runs ``npm install``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +98,32 @@ def test_server_latency_tiny_run_measures_every_arrival(tmp_path):
         assert row["converged"] is True, server
         assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"] < 10_000, (server, row)
         assert row["server_cpu_s"] > 0, (server, row)  # the server did the broadcasting
+
+
+@pytest.mark.timeout(120)
+def test_browser_open_tiny_notebook_ours(tmp_path):
+    """benchmarks/browser_open.py on a 0.1 MB notebook, ours only, one run: the page showed every cell,
+    the typed text showed and reached the saved file, in that order, and the table and JSON say so."""
+    if shutil.which("node") is None:
+        missing("node is not installed")
+    for needed, what in (
+        (REPO_ROOT / "tests" / "e2e" / "node_modules" / "playwright-core", "npm ci in tests/e2e"),
+        (REPO_ROOT / "jupyter_crdt" / "labextension" / "package.json", "the JupyterLab extension build"),
+        (Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")), "Chromium"),
+    ):
+        if not needed.exists():
+            missing(f"{what} is missing ({needed})")
+    out = tmp_path / "browser_open.json"
+    cmd = [sys.executable, "-m", "benchmarks.browser_open", "--servers", "ours", "--runs", "1",
+           "--size", "0.1", "--timeout", "40", "--no-install", "--json", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "typed text saved on the server" in proc.stdout and "ours/collab" in proc.stdout
+
+    data = json.loads(out.read_text(encoding="utf-8"))
+    (run,) = data["runs"]["ours"]
+    assert "error" not in run, run
+    assert run["cells"] == data["meta"]["cells"] > 5
+    assert 0 < run["visible_ms"] < run["typed_ms"] <= run["saved_ms"] < 40_000, run
+    assert run["synced_ms"] is not None and run["synced_ms"] >= run["typed_ms"], run
+    assert data["median_ms"]["ours"]["visible_ms"] == run["visible_ms"]
