@@ -18,7 +18,7 @@ import crdt
 from crdt import integration
 from crdt.structs.item import Item
 from crdt.types.base import SharedType
-from tests.conftest import b64, shared_dir, unb64
+from tests.conftest import b64, missing, shared_dir, unb64
 
 TRACES = ["automerge-paper", "seph-blog1", "sveltecomponent", "rustcode"]
 
@@ -96,7 +96,7 @@ def trace_states(yjs_oracle) -> dict[str, tuple[bytes, str]]:
     for name in TRACES:
         path = shared_dir() / "data" / "traces" / f"{name}.json.gz"
         if not path.is_file():
-            pytest.skip(f"trace not found: {path}")
+            missing(f"trace not found: {path}")
         answer = yjs_oracle.request({"kind": "replay_trace", "path": str(path), "client_id": 1}, timeout=300)
         out[name] = (unb64(answer["update"]), answer["text"])
     return out
