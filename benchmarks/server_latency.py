@@ -408,6 +408,16 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[rank - 1]
 
 
+def _histogram(values: list[float], width: float) -> dict[str, int]:
+    """How many values fall in each ``width``-ms bucket (keys: the bucket's lower edge), to see the shape
+    of a tail that p99 alone hides."""
+    counts: dict[str, int] = {}
+    for v in values:
+        key = f"{math.floor(v / width) * width:g}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def summarize(n: int, edits: int, done: list[dict], t0_ms: float, period_ms: float) -> dict:
     """Delays (ms) of every (edit, other client) pair, joined across the client processes; and how late
     the clients typed (an edit sent well after its due time means the clients were short of CPU)."""
@@ -427,6 +437,7 @@ def summarize(n: int, edits: int, done: list[dict], t0_ms: float, period_ms: flo
     return {
         "p50_ms": percentile(delays, 50), "p99_ms": percentile(delays, 99),
         "max_ms": delays[-1] if delays else None, "mean_ms": sum(delays) / len(delays) if delays else None,
+        "histogram_5ms": _histogram(delays, 5.0),
         "delivered": len(delays), "expected": expected,
         "converged": len(digests) == 1,
         "typing_s": max(d["typing_ms"] for d in done) / 1000,
