@@ -52,6 +52,12 @@ class CrdtExtension(ExtensionApp):
         help="Seconds of quiet after a change before the file is saved. Negative: no autosave "
         "(files are then saved only when a client asks).",
     )
+    document_save_max_delay = Float(
+        10.0,
+        config=True,
+        help="Seconds at most between a change and the save that writes it to the file, even while "
+        "clients keep editing (the quiet document_save_delay may never come). Negative: no bound.",
+    )
     document_cleanup_delay = Float(
         60.0, config=True, help="Seconds a document stays loaded after its last client disconnected."
     )
@@ -94,6 +100,7 @@ class CrdtExtension(ExtensionApp):
         web_settings["websocket_max_message_size"] = self.max_message_size
         self.room_settings = RoomSettings(
             save_delay=self.document_save_delay,
+            save_max_delay=self.document_save_max_delay,
             cleanup_delay=self.document_cleanup_delay,
             poll_interval=self.file_poll_interval,
             flush_delay=self.history_flush_delay,

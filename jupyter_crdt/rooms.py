@@ -107,6 +107,9 @@ class Peer(Protocol):
 class RoomSettings:
     save_delay: float = 1.0
     """Seconds of quiet after a change before the file is saved (negative: never autosave)."""
+    save_max_delay: float = 10.0
+    """Seconds at most between a change and the save that writes it, even while edits keep coming
+    (the quiet ``save_delay`` may never come while someone types)."""
     cleanup_delay: float = 60.0
     """Seconds a room stays loaded after its last peer left."""
     poll_interval: float = 1.0
@@ -213,6 +216,8 @@ class Room:
         self._cleanup_handle: asyncio.TimerHandle | None = None
         self._awareness_timer: asyncio.Task | None = None
         self._changed_since_save = False
+        self._unsaved_since: float | None = None
+        """When the oldest change not yet being saved was made (monotonic); bounds the save delay."""
         self._disk_lock = asyncio.Lock()
         self.branch = "main"
         """The branch of the document's history this room edits (see :mod:`jupyter_crdt.branches`)."""
@@ -765,9 +770,15 @@ class Room:
     def _schedule_save(self) -> None:
         if self.loader is None or self.settings.save_delay < 0 or self.closed:
             return
+        now = time.monotonic()
+        if self._unsaved_since is None:
+            self._unsaved_since = now
+        delay = self.settings.save_delay
+        if self.settings.save_max_delay >= 0:
+            delay = max(0.0, min(delay, self._unsaved_since + self.settings.save_max_delay - now))
         if self._save_task is not None and not self._save_task.done():
             self._save_task.cancel()
-        self._save_task = asyncio.ensure_future(self._save_after(self.settings.save_delay))
+        self._save_task = asyncio.ensure_future(self._save_after(delay))
 
     async def _save_after(self, delay: float) -> None:
         try:
@@ -784,6 +795,7 @@ class Room:
         async with self._disk_lock:
             try:
                 self._changed_since_save = False
+                self._unsaved_since = None
                 disk = await self.loader.stat()
                 if disk.last_modified != self.loader.disk.last_modified:
                     await self._merge_disk_change()

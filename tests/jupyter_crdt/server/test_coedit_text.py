@@ -173,3 +173,41 @@ def test_an_old_text_log_is_converted_when_its_room_opens(server, unique_name):
         await c.close()
 
     run(main())
+
+
+@pytest.fixture
+def slow_save_server(tmp_path):
+    """A server whose quiet save delay never passes while a client types every 0.1 s."""
+    from .server import JupyterServer
+
+    srv = JupyterServer(tmp_path / "home", document_save_delay=5.0, document_save_max_delay=0.5)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_file_is_saved_while_a_client_keeps_typing(slow_save_server, unique_name):
+    """Someone typing without pause still gets the file saved, ``document_save_max_delay`` apart."""
+    server = slow_save_server
+    path = f"{unique_name}.txt"
+    (server.root / path).write_text("start\n")
+
+    async def main():
+        c = await CollabClient(server, path, token="user-alice").connect()
+        saved_while_typing: list[str] = []
+        for k in range(150):  # 15 s at most; the file is saved after ~0.5 s
+            c.text.insert(len(c.text), f"{k},")
+            await asyncio.sleep(0.1)
+            on_disk = (server.root / path).read_text()
+            if on_disk != "start\n":
+                saved_while_typing.append(on_disk)
+                if len(saved_while_typing) >= 2 and saved_while_typing[-1] != saved_while_typing[0]:
+                    break
+        # Two different saves happened while the typing never paused for the 5 s quiet delay.
+        assert len(set(saved_while_typing)) >= 2, saved_while_typing[:3]
+        assert saved_while_typing[0].startswith("start\n0,")
+        await c.close()
+
+    run(main())
