@@ -48,7 +48,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -1011,18 +1011,8 @@ class RoomManager:
         from .models import model_for
 
         room_id = f"{file_format}:{file_type}:{file_id}"
-        room = self.rooms.get(room_id)
-        if room is not None and not room.closing.is_set():
-            return room
-        lock = self._locks.setdefault(room_id, asyncio.Lock())
-        async with lock:
-            room = self.rooms.get(room_id)
-            if room is not None and room.closing.is_set():
-                await room.wait_closed()  # its history's lock is released once it is closed
-                self._forget(room)
-                room = None
-            if room is not None:
-                return room
+
+        async def load() -> Room:
             model = model_for(file_format, file_type)
             if model is None:
                 raise LookupError(f"documents of type {file_format}:{file_type} are not served")
@@ -1035,6 +1025,25 @@ class RoomManager:
             except BaseException:
                 store.close()
                 raise
+            return room
+
+        return await self._open(room_id, load)
+
+    async def _open(self, room_id: str, load: Callable[[], Awaitable[Room]]) -> Room:
+        """The open room ``room_id``, or the one ``load`` makes (once, however many ask at the same time)."""
+        room = self.rooms.get(room_id)
+        if room is not None and not room.closing.is_set():
+            return room
+        lock = self._locks.setdefault(room_id, asyncio.Lock())
+        async with lock:
+            room = self.rooms.get(room_id)
+            if room is not None and room.closing.is_set():
+                await room.wait_closed()  # its history's lock is released once it is closed
+                self._forget(room)
+                room = None
+            if room is not None:
+                return room
+            room = await load()
             self.rooms[room_id] = room
             room._schedule_cleanup()  # unloaded later unless someone joins
             return room
@@ -1070,18 +1079,9 @@ class RoomManager:
         check_name(branch)
         main = await self.get(file_format, file_type, file_id)
         room_id = branch_room_id(main.room_id, branch)
-        room = self.rooms.get(room_id)
-        if room is not None and not room.closing.is_set():
-            return room
-        lock = self._locks.setdefault(room_id, asyncio.Lock())
-        async with lock:
-            room = self.rooms.get(room_id)
-            if room is not None and room.closing.is_set():
-                await room.wait_closed()
-                self._forget(room)
-                room = None
-            if room is not None:
-                return room
+
+        async def load() -> Room:
+            nonlocal main
             if main.closing.is_set():
                 main = await self.get(file_format, file_type, file_id)
             if branch not in notebook_history(main).history.branches:
@@ -1096,9 +1096,9 @@ class RoomManager:
             except BaseException:
                 main.dependents.discard(room)
                 raise
-            self.rooms[room_id] = room
-            room._schedule_cleanup()  # unloaded later unless someone joins
             return room
+
+        return await self._open(room_id, load)
 
     async def _global_awareness(self) -> Room:
         """JupyterLab's server-wide presence room (the collaborators panel): awareness only."""
