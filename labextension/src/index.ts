@@ -8,27 +8,34 @@
  *   `@jupyter/docprovider-extension:websocket-provider-document-factory`.
  * - `connection-lost`: losing the server shows in the status bar instead of a
  *   modal dialog; replaces `@jupyterlab/hub-extension:connectionlost`.
- * - `status`: the status bar item `#jp-crdt-status`, and `crdt:save` (Accel S in
- *   documents): offline, a note instead of JupyterLab's save error dialog.
+ * - `status`: the status bar item `#jp-crdt-status`; saving a document while
+ *   offline (toolbar, File menu, Accel S) shows a note instead of JupyterLab's
+ *   save error dialog, and saves once the connection is back.
  * - `read-only`: documents the server says are read-only open read-only.
+ * - `active-cell`: a collaborator's change to a notebook's cells never moves
+ *   the user's active cell or editor focus (see `activecell.ts`).
  * - `history`: the history side panel `#jp-crdt-history` and `crdt:open-history`.
  */
 import { IDocumentProviderFactory } from '@jupyter/docprovider';
+import { YNotebook } from '@jupyter/ydoc';
 import {
   IConnectionLost,
   ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, Notification } from '@jupyterlab/apputils';
+import { ICommandPalette } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { historyIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
+import { ActiveCellKeeper } from './activecell';
 import { HistoryPanel, IHistoryTarget } from './historypanel';
+import { saveOfflineThroughRoom } from './offlinesave';
 import { CrdtDocumentProvider } from './provider';
 import { showReadOnly } from './readonly';
 import { STATUS_ITEM_ID, SyncStatusItem } from './statusitem';
@@ -39,7 +46,7 @@ export { CrdtDocumentProvider } from './provider';
 
 /** The command that shows the history panel. */
 export const OPEN_HISTORY_COMMAND = 'crdt:open-history';
-/** Save that never fails while offline (bound to Accel S inside documents). */
+/** JupyterLab's save (`docmanager:save`), which is offline-safe for our documents. */
 export const SAVE_COMMAND = 'crdt:save';
 /** Longest wait between two checks that a lost server is back. */
 const MAX_PROBE_DELAY_MS = 10000;
@@ -48,6 +55,42 @@ const MAX_PROBE_DELAY_MS = 10000;
 function currentDocument(app: JupyterFrontEnd): DocumentWidget | null {
   const widget = app.shell.currentWidget;
   return widget instanceof DocumentWidget ? widget : null;
+}
+
+/**
+ * Call `onOpened` for every document widget that opens from now on and
+ * connects through one of our providers, once its document is loaded.
+ */
+function followDocuments(
+  app: JupyterFrontEnd,
+  sync: ICrdtSync,
+  onOpened: (widget: DocumentWidget, provider: CrdtDocumentProvider) => void
+): void {
+  const onWidgetCreated = async (_: unknown, widget: Widget) => {
+    if (!(widget instanceof DocumentWidget)) {
+      return;
+    }
+    try {
+      await widget.context.ready;
+    } catch {
+      return; // the document did not open
+    }
+    const provider = sync.providerFor(widget.context.model.sharedModel);
+    if (provider && !widget.isDisposed) {
+      onOpened(widget, provider);
+    }
+  };
+  const follow = (factory: DocumentRegistry.WidgetFactory | undefined) => {
+    factory?.widgetCreated.connect(onWidgetCreated);
+  };
+  for (const factory of app.docRegistry.widgetFactories()) {
+    follow(factory);
+  }
+  app.docRegistry.changed.connect((registry, change) => {
+    if (change.type === 'widgetFactory' && change.change === 'added' && change.name) {
+      follow(registry.getWidgetFactory(change.name));
+    }
+  });
 }
 
 const syncPlugin: JupyterFrontEndPlugin<ICrdtSync> = {
@@ -132,29 +175,18 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     app.shell.currentChanged?.connect(() => item.update());
     statusBar.registerStatusItem(STATUS_ITEM_ID, { item, align: 'left', rank: 5 });
 
-    // JupyterLab's own save asks the server for the file first, and shows an error dialog when it
-    // cannot be reached. Offline, the edits are already safe in this browser: say so, and save
-    // once the server is back.
+    // Every save of our documents (toolbar, File menu, Accel S, autosave) is offline-safe: no error
+    // dialog while the server is away; the save happens once it is back.
+    followDocuments(app, sync, (widget, provider) =>
+      saveOfflineThroughRoom(
+        widget.context,
+        provider,
+        () => provider.status.state === 'offline' || !sync.serverReachable
+      )
+    );
     app.commands.addCommand(SAVE_COMMAND, {
       label: 'Save (offline-safe)',
-      execute: async () => {
-        const widget = currentDocument(app);
-        const provider = widget ? sync.providerFor(widget.context.model.sharedModel) : undefined;
-        if (!provider || provider.status.state !== 'offline') {
-          return app.commands.execute('docmanager:save');
-        }
-        Notification.info(
-          'The server cannot be reached: your edits are kept in this browser, ' +
-            'and the document will be saved when the connection is back.',
-          { autoClose: 5000 }
-        );
-        await provider.save();
-      }
-    });
-    app.commands.addKeyBinding({
-      command: SAVE_COMMAND,
-      keys: ['Accel S'],
-      selector: '.jp-Document'
+      execute: () => app.commands.execute('docmanager:save')
     });
   }
 };
@@ -165,19 +197,7 @@ const readOnlyPlugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   requires: [ICrdtSync],
   activate: (app: JupyterFrontEnd, sync: ICrdtSync) => {
-    const onWidgetCreated = async (_: unknown, widget: Widget) => {
-      if (!(widget instanceof DocumentWidget)) {
-        return;
-      }
-      try {
-        await widget.context.ready;
-      } catch {
-        return; // the document did not open: nothing to protect
-      }
-      const provider = sync.providerFor(widget.context.model.sharedModel);
-      if (!provider) {
-        return;
-      }
+    followDocuments(app, sync, (widget, provider) => {
       const check = () => {
         if (provider.status.readOnly) {
           showReadOnly(widget);
@@ -186,18 +206,26 @@ const readOnlyPlugin: JupyterFrontEndPlugin<void> = {
       check();
       provider.statusChanged.connect(check);
       widget.disposed.connect(() => provider.statusChanged.disconnect(check));
-    };
-    const follow = (factory: DocumentRegistry.WidgetFactory | undefined) => {
-      factory?.widgetCreated.connect(onWidgetCreated);
-    };
-    for (const factory of app.docRegistry.widgetFactories()) {
-      follow(factory);
-    }
-    app.docRegistry.changed.connect((registry, change) => {
-      if (change.type === 'widgetFactory' && change.change === 'added' && change.name) {
-        follow(registry.getWidgetFactory(change.name));
-      }
     });
+  }
+};
+
+const activeCellPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-crdt:active-cell',
+  description: "Keeps the user's active cell and editor focus when collaborators change the cells.",
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, notebooks: INotebookTracker) => {
+    const keep = (panel: NotebookPanel) => {
+      const sharedModel = panel.context.model.sharedModel as YNotebook;
+      if (!sharedModel.ydoc) {
+        return;
+      }
+      const keeper = new ActiveCellKeeper(panel.content, sharedModel.ydoc);
+      panel.disposed.connect(() => keeper.dispose());
+    };
+    notebooks.forEach(keep);
+    notebooks.widgetAdded.connect((_, panel) => keep(panel));
   }
 };
 
@@ -281,6 +309,7 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   connectionLostPlugin,
   statusPlugin,
   readOnlyPlugin,
+  activeCellPlugin,
   historyPlugin
 ];
 

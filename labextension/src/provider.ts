@@ -49,6 +49,8 @@ export interface ISyncStatus {
   readOnly: boolean;
   /** Why the provider stopped trying (the file is gone...), if it did. */
   problem: string;
+  /** A save was asked for while disconnected: it happens when the connection is back. */
+  saveWaiting: boolean;
 }
 
 /** A y-websocket provider for jupyter-crdt rooms. */
@@ -107,7 +109,8 @@ export class CrdtDocumentProvider implements IDocumentProvider, IForkProvider {
       state,
       pending: this._pending.count,
       readOnly: this._session?.readOnly ?? false,
-      problem: this._problem
+      problem: this._problem,
+      saveWaiting: this._savesWaiting > 0
     };
   }
 
@@ -165,8 +168,17 @@ export class CrdtDocumentProvider implements IDocumentProvider, IForkProvider {
    * error dialog: the edits are safe here meanwhile), then asks.
    */
   async save(): Promise<void> {
-    while (!this._isDisposed && !(this._ws?.wsconnected && this._ws.synced)) {
-      await this._nextStatus();
+    if (!this._isDisposed && !(this._ws?.wsconnected && this._ws.synced)) {
+      this._savesWaiting++;
+      this._emitStatus();
+      try {
+        while (!this._isDisposed && !(this._ws?.wsconnected && this._ws.synced)) {
+          await this._nextStatus();
+        }
+      } finally {
+        this._savesWaiting--;
+        this._emitStatus();
+      }
     }
     const ws = this._ws?.ws;
     if (this._isDisposed || !ws || ws.readyState !== WebSocket.OPEN) {
@@ -411,6 +423,7 @@ export class CrdtDocumentProvider implements IDocumentProvider, IForkProvider {
   private _idb: IndexeddbPersistence | null = null;
   private _pending = new PendingEdits();
   private _saveCounter = 0;
+  private _savesWaiting = 0;
   private _saves = new Map<number, PromiseDelegate<void>>();
   private _statusChanged = new Signal<this, ISyncStatus>(this);
 }

@@ -4,7 +4,8 @@
  *
  * DOM hook (for users' scripts and the end-to-end tests): the item's node has
  * id `jp-crdt-status`, `data-state` = connected | offline | syncing and
- * `data-pending` = the number of unacknowledged edits.
+ * `data-pending` = the number of unacknowledged edits, `data-save-waiting` =
+ * true while a save asked for offline waits for the connection.
  */
 import { Widget } from '@lumino/widgets';
 
@@ -47,7 +48,8 @@ export class SyncStatusItem extends Widget {
       state: 'connected',
       pending: 0,
       readOnly: false,
-      problem: ''
+      problem: '',
+      saveWaiting: false
     };
     let state = status.state;
     if (!this._sync.serverReachable && state === 'connected') {
@@ -56,9 +58,13 @@ export class SyncStatusItem extends Widget {
     this.node.dataset.state = state;
     this.node.dataset.pending = String(status.pending);
     this.node.dataset.readOnly = String(status.readOnly);
+    this.node.dataset.saveWaiting = String(status.saveWaiting);
     let text = LABELS[state];
     if (status.pending > 0) {
       text += ` · ${status.pending} unsaved ${status.pending === 1 ? 'edit' : 'edits'}`;
+    }
+    if (status.saveWaiting) {
+      text += ' · saves when back online';
     }
     if (status.readOnly) {
       text += ' · read-only';
@@ -81,6 +87,9 @@ export class SyncStatusItem extends Widget {
     }
     if (status.pending > 0) {
       lines.push(`${status.pending} edit(s) not yet acknowledged by the server.`);
+    }
+    if (status.saveWaiting) {
+      lines.push('You asked to save: the document will be saved as soon as the connection is back.');
     }
     if (status.problem) {
       lines.push(status.problem);

@@ -15,7 +15,9 @@ const POLL_MS = 100;
 export class User {
   /**
    * @param {import('playwright-core').Browser} browser
-   * @param {{name: string, baseUrl: string, path: string, workspace: string, beforeOpen: Function}} options
+   * @param {{name: string, baseUrl: string, path: string, workspace: string, token: string,
+   *   beforeOpen: Function}} options
+   *   `token` logs in (default `user-NAME`; `reader-NAME` is a user who may only read, see users.py);
    *   `beforeOpen(context)` runs before the first page opens (to route its traffic, say).
    */
   static async open(browser, options) {
@@ -31,8 +33,9 @@ export class User {
     return user;
   }
 
-  constructor({ name, baseUrl, path, workspace }, context) {
+  constructor({ name, baseUrl, path, workspace, token }, context) {
     this.name = name;
+    this.token = token || `user-${name}`;
     this.baseUrl = baseUrl;
     this.path = path;
     // A workspace of one's own: the default one is shared by all users of a server, so each
@@ -45,7 +48,7 @@ export class User {
 
   get url() {
     const path = this.path.split('/').map(encodeURIComponent).join('/');
-    return `${this.baseUrl}/lab/workspaces/${this.workspace}/tree/${path}?token=user-${this.name}`;
+    return `${this.baseUrl}/lab/workspaces/${this.workspace}/tree/${path}?token=${this.token}`;
   }
 
   /** Open the notebook (in a new page if the last one was closed) and wait until it is loaded. */

@@ -1,0 +1,63 @@
+// Scenario 10: bob's connection is cut; he edits a cell and saves the way people do: the notebook
+// toolbar's Save button, File > Save Notebook, then Accel S. JupyterLab alone answers each with a modal
+// "File Save Error" dialog (it cannot ask the server about the file); with our extension, bob's status
+// bar says the save waits for the connection, no dialog opens, and once the connection is back the
+// notebook is saved with his offline edit.
+import { cuttableConnection } from '../lib/network.mjs';
+import { User, waitConverged } from '../lib/user.mjs';
+
+/** Wait until the status item says a save is (or is no longer) waiting for the connection, or a
+ * dialog opened instead (the test then shows it). */
+function waitSaveWaiting(user, waiting) {
+  return user.waitUntil(waiting => {
+    const item = document.getElementById('jp-crdt-status');
+    return (!!item && item.dataset.saveWaiting === String(waiting)) ||
+      document.querySelector('.jp-Dialog') !== null;
+  }, waiting, `the status bar to say a save is ${waiting ? '' : 'no longer '}waiting`);
+}
+
+export async function run({ browser, config }) {
+  const { baseUrl, path: notebook } = config;
+  let bobLink = null;
+  const [alice, bob] = await Promise.all([
+    User.open(browser, { name: 'alice', baseUrl, path: notebook }),
+    User.open(browser, {
+      name: 'bob', baseUrl, path: notebook,
+      beforeOpen: async context => { bobLink = await cuttableConnection(context); },
+    }),
+  ]);
+  await Promise.all([alice.waitKernel(), bob.waitKernel()]);
+  await bob.watchStatus();
+  await bob.waitStatus('connected', 0, 0);
+  const typed = ' # bob edited this offline';
+
+  await bobLink.cut();
+  await bob.waitStatus('offline');
+  await bob.clickLineEnd(0, 0);
+  await bob.type(typed);
+  await bob.waitStatus('offline', 1);
+
+  // The notebook toolbar's Save button.
+  await bob.page.locator(`#${bob.panelId} .jp-Toolbar [data-jp-item-name="save"]`).click();
+  await waitSaveWaiting(bob, true);
+  const statusWhileWaiting = await bob.page.evaluate(
+    () => document.getElementById('jp-crdt-status').innerText);
+  const dialogsAfterToolbar = await bob.dialogs();
+
+  // File > Save Notebook (a modal dialog left by the toolbar's save would stop these clicks).
+  await bob.page.locator('.lm-MenuBar-item', { hasText: 'File' }).click();
+  await bob.page.locator('.lm-Menu-item[data-command="docmanager:save"]').click();
+  const dialogsAfterMenu = await bob.dialogs();
+  // And the keyboard: Accel S while typing.
+  await bob.clickLineEnd(0, 0);
+  await bob.press('ControlOrMeta+s');
+  const whileCut = await alice.cells();
+
+  await bobLink.restore();
+  const cells = await waitConverged([alice, bob], c => c[0].source.endsWith(typed), 'bob\'s offline edit');
+  await waitSaveWaiting(bob, false);
+  await bob.waitStatus('connected', 0, 0);
+  const dialogs = await bob.dialogs();
+  await Promise.all([alice.close(), bob.close()]);
+  return { typed, statusWhileWaiting, dialogsAfterToolbar, dialogsAfterMenu, dialogs, whileCut, cells };
+}
