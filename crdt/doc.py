@@ -7,8 +7,10 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from . import integration
 from .delete_set import DeleteSet
 from .encoding import MAX_SAFE_INTEGER, Encoder
+from .fresh_load import can_load_into, load_into_empty
 from .integration import apply_refs
 from .store import StructStore
 from .transaction import Transaction, begin, finish
@@ -185,6 +187,10 @@ class Doc:
         self._apply_update(update, origin)
 
     def _apply_update(self, update: bytes, origin: Any) -> None:
+        if not self.store.clients and integration.FAST_PATH and update.__class__ is bytes:
+            # An empty document (opening one): decode and link in one pass when the update allows.
+            if can_load_into(self) and load_into_empty(self, update, origin):
+                return
         refs, ds = read_update(update)
         tr = self._tr
         if tr is not None:

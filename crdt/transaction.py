@@ -23,7 +23,8 @@ class Transaction:
 
     __slots__ = (
         "doc", "origin", "local", "before_state", "after_state", "delete_set", "changed",
-        "changed_parent_types", "merge_structs", "meta", "reset_markers", "deleted_items", "_done",
+        "changed_parent_types", "merge_structs", "meta", "reset_markers", "deleted_items",
+        "new_structs_merged", "_done",
     )
 
     def __init__(self, doc, origin: Any, local: bool) -> None:
@@ -42,6 +43,9 @@ class Transaction:
         # Set by Item.delete: only then can the delete set hold items whose content GC must drop
         # (the other deleted items of a transaction arrived as deleted content).
         self.deleted_items = False
+        # Set by a load that already tried every new struct against its left neighbour in the store
+        # (crdt.fresh_load): cleanup need not, unless deletions made more runs.
+        self.new_structs_merged = False
         self._done = False
 
     def add_changed(self, type_, parent_sub) -> None:
@@ -110,11 +114,13 @@ def _cleanup(tr: Transaction) -> None:
                 _gc_delete_set(ds, store, doc.gc_filter)
             _merge_delete_set(ds, store, before)
         changed_state = False
+        merge_new = not tr.new_structs_merged or tr.deleted_items
         for client, clock in after.items():
             b = before.get(client, 0)
             if b != clock:
                 changed_state = True
-                _merge_new_structs(store.clients[client], b)
+                if merge_new:
+                    _merge_new_structs(store.clients[client], b)
         ms = tr.merge_structs
         for k in range(len(ms) - 1, -1, -1):
             s = ms[k]
@@ -179,6 +185,8 @@ def _merge_delete_set(ds: DeleteSet, store, before: dict[int, int]) -> None:
         # Ranges of structs this transaction added are left to _merge_new_structs, which tries every
         # pair of neighbours from there on anyway (the runs merging finds do not depend on the order).
         new = before.get(client, 0)
+        if not new:
+            continue  # every range is of structs this transaction added
         for k in range(len(ranges) - 1, -1, -1):
             clock, length = ranges[k]
             if clock >= new:

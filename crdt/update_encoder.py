@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from .encoding import Encoder
+from .encoding import Encoder, utf8
 from .store import StructStore, find_index
+from .structs.contents import ContentDeleted, ContentString
+from .structs.item import Item
 
 
 def write_structs(enc: Encoder, store: StructStore, sv: dict[int, int]) -> None:
@@ -28,8 +30,71 @@ def write_structs(enc: Encoder, store: StructStore, sv: dict[int, int]) -> None:
         enc.write_var_uint(clock)
         first = structs[start]
         first.write(enc, clock - first.clock)
-        for i in range(start + 1, len(structs)):
-            structs[i].write(enc, 0)
+        if start + 1 < len(structs):
+            _write_whole_structs(enc, structs, start + 1)
+
+
+def _write_whole_structs(enc: Encoder, structs: list, start: int) -> None:
+    """``structs[start:]`` written whole: what ``struct.write(enc, 0)`` writes for each.
+
+    A full state is mostly text and deleted runs placed by an origin: those are written inline here
+    (no method call per struct and per number); anything else goes through its own ``write``.
+    """
+    buf = enc.buf
+    append = buf.append
+    wv = enc.write_var_uint
+    string = ContentString
+    deleted = ContentDeleted
+    for i in range(start, len(structs)):
+        s = structs[i]
+        origin = s.origin if s.__class__ is Item else None
+        content = s.content if origin is not None else None
+        cc = content.__class__
+        if origin is None or (cc is not string and cc is not deleted) or s.parent_sub is not None:
+            s.write(enc, 0)
+            continue
+        ro = s.right_origin
+        # What Item.write writes when the item has an origin: no parent, then the content.
+        if ro is None:
+            append(cc.ref | 0x80)
+        else:
+            append(cc.ref | 0xC0)
+        n = origin[0]
+        if n < 0x80:
+            append(n)
+        else:
+            wv(n)
+        n = origin[1]
+        if n < 0x80:
+            append(n)
+        else:
+            wv(n)
+        if ro is not None:
+            n = ro[0]
+            if n < 0x80:
+                append(n)
+            else:
+                wv(n)
+            n = ro[1]
+            if n < 0x80:
+                append(n)
+            else:
+                wv(n)
+        if cc is string:
+            text = content.s
+            b = text.encode() if text.isascii() else utf8(text)
+            n = len(b)
+            if n < 0x80:
+                append(n)
+            else:
+                wv(n)
+            buf += b
+        else:
+            n = content.len
+            if n < 0x80:
+                append(n)
+            else:
+                wv(n)
 
 
 def encode_state_vector(sv: dict[int, int]) -> bytes:
