@@ -22,6 +22,7 @@ ROWS = [
     "local.automerge-paper", "local.seph-blog1", "local.sveltecomponent", "local.rustcode",
     "memory.peak_heap", "load.automerge-paper", "encode.automerge-paper", "size.automerge-paper",
     "concurrent.friendsforever", "notebook.build", "notebook.typing", "scaling.ratio",
+    "load_best.automerge-paper", "encode_best.automerge-paper", "scaling.passes",
 ]
 
 
@@ -54,6 +55,13 @@ def test_quick_run_prints_table_and_writes_json(tmp_path):
         for engine, v in rows[rid]["values"].items():
             assert v is None or isinstance(v, (int, float)), (rid, engine, v)
     assert rows["memory.peak_heap"]["target_met"] is True
+    # Loads and encodes: the best call is one of the timed calls, so never above their median.
+    for rid in ("load.automerge-paper", "encode.automerge-paper"):
+        best = rows[rid.replace(".", "_best.", 1)]
+        for engine, v in rows[rid]["values"].items():
+            if v is not None:
+                assert best["values"][engine] <= v, (rid, engine)
+                assert len(rows[rid]["runs"][engine]) >= 5, (rid, engine)
     assert data["checks"] and all(c["ok"] for c in data["checks"])
     for engine, info in data["engines"].items():
         assert "available" in info, engine
