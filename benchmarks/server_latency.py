@@ -408,12 +408,12 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[rank - 1]
 
 
-def _histogram(values: list[float], width: float) -> dict[str, int]:
-    """How many values fall in each ``width``-ms bucket (keys: the bucket's lower edge), to see the shape
-    of a tail that p99 alone hides."""
+def _histogram(values: list[float], width: float, top: float = 100.0) -> dict[str, int]:
+    """How many values fall in each ``width``-ms bucket below ``top`` (keys: the bucket's lower edge), and
+    how many at or above it (key ``">=top"``): the shape of a tail that p99 alone hides."""
     counts: dict[str, int] = {}
     for v in values:
-        key = f"{math.floor(v / width) * width:g}"
+        key = f">={top:g}" if v >= top else f"{math.floor(v / width) * width:g}"
         counts[key] = counts.get(key, 0) + 1
     return counts
 
