@@ -1,6 +1,7 @@
 // Cutting one user's connection to the server. Playwright's offline mode stops new requests but leaves
 // open websockets alone, so every websocket of the context is routed through Playwright: cutting
 // closes them all (both ends), and while cut, new ones are closed as soon as they open.
+import { User } from './user.mjs';
 
 /** Route `context`'s websockets; returns {cut(), restore()} for that user's connection. */
 export async function cuttableConnection(context) {
@@ -39,4 +40,23 @@ export async function cuttableConnection(context) {
       await context.setOffline(false);
     },
   };
+}
+
+/**
+ * alice and bob open `path`, bob's connection routed so the test can cut it; both have their kernel and
+ * bob's status item says connected with nothing pending. Returns {alice, bob, bobLink}.
+ */
+export async function openWithCuttableBob(browser, { baseUrl, path }) {
+  let bobLink = null;
+  const [alice, bob] = await Promise.all([
+    User.open(browser, { name: 'alice', baseUrl, path }),
+    User.open(browser, {
+      name: 'bob', baseUrl, path,
+      beforeOpen: async context => { bobLink = await cuttableConnection(context); },
+    }),
+  ]);
+  await Promise.all([alice.waitKernel(), bob.waitKernel()]);
+  await bob.watchStatus();
+  await bob.waitStatus('connected', 0, 0);
+  return { alice, bob, bobLink };
 }

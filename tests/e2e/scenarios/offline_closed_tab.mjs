@@ -1,21 +1,12 @@
 // Scenario 4: bob edits while cut off, closes the tab, his connection returns, and he opens the
 // notebook again: his edits come back from the browser's local store (IndexedDB, our extension's
 // provider) and reach alice, once. alice edits another cell meanwhile.
-import { cuttableConnection } from '../lib/network.mjs';
-import { User, waitConverged, waitFor } from '../lib/user.mjs';
+import { openWithCuttableBob } from '../lib/network.mjs';
+import { waitConverged, waitFor } from '../lib/user.mjs';
 
 export async function run({ browser, config }) {
   const { baseUrl, path: notebook } = config;
-  let bobLink = null;
-  const [alice, bob] = await Promise.all([
-    User.open(browser, { name: 'alice', baseUrl, path: notebook }),
-    User.open(browser, {
-      name: 'bob', baseUrl, path: notebook,
-      beforeOpen: async context => { bobLink = await cuttableConnection(context); },
-    }),
-  ]);
-  await Promise.all([alice.waitKernel(), bob.waitKernel()]);
-  await bob.waitStatus('connected', 0, 0);
+  const { alice, bob, bobLink } = await openWithCuttableBob(browser, { baseUrl, path: notebook });
   const typed = { alice: ' alice typed this meanwhile', bob: ' bob typed this offline' };
 
   await bobLink.cut();

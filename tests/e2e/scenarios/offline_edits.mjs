@@ -2,22 +2,12 @@
 // edit the shared first cell (alice its first line, bob its second) and each a cell of their own
 // (alice the second cell, bob the third); bob's connection returns. Every edit is there exactly once
 // on both pages; bob's status bar said offline with his pending edits counted, then synced.
-import { cuttableConnection } from '../lib/network.mjs';
-import { User, waitConverged } from '../lib/user.mjs';
+import { openWithCuttableBob } from '../lib/network.mjs';
+import { waitConverged } from '../lib/user.mjs';
 
 export async function run({ browser, config }) {
   const { baseUrl, path: notebook } = config;
-  let bobLink = null;
-  const [alice, bob] = await Promise.all([
-    User.open(browser, { name: 'alice', baseUrl, path: notebook }),
-    User.open(browser, {
-      name: 'bob', baseUrl, path: notebook,
-      beforeOpen: async context => { bobLink = await cuttableConnection(context); },
-    }),
-  ]);
-  await Promise.all([alice.waitKernel(), bob.waitKernel()]);
-  await bob.watchStatus();
-  await bob.waitStatus('connected', 0, 0);
+  const { alice, bob, bobLink } = await openWithCuttableBob(browser, { baseUrl, path: notebook });
   const typed = {
     alice: { shared: ' alice offline edit', own: ' alice own cell edit' },
     bob: { shared: ' bob offline edit', own: ' bob own cell edit' },

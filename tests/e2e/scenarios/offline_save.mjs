@@ -3,8 +3,8 @@
 // "File Save Error" dialog (it cannot ask the server about the file); with our extension, bob's status
 // bar says the save waits for the connection, no dialog opens, and once the connection is back the
 // notebook is saved with his offline edit.
-import { cuttableConnection } from '../lib/network.mjs';
-import { User, waitConverged } from '../lib/user.mjs';
+import { openWithCuttableBob } from '../lib/network.mjs';
+import { waitConverged } from '../lib/user.mjs';
 
 /** Wait until the status item says a save is (or is no longer) waiting for the connection, or a
  * dialog opened instead (the test then shows it). */
@@ -18,17 +18,7 @@ function waitSaveWaiting(user, waiting) {
 
 export async function run({ browser, config }) {
   const { baseUrl, path: notebook } = config;
-  let bobLink = null;
-  const [alice, bob] = await Promise.all([
-    User.open(browser, { name: 'alice', baseUrl, path: notebook }),
-    User.open(browser, {
-      name: 'bob', baseUrl, path: notebook,
-      beforeOpen: async context => { bobLink = await cuttableConnection(context); },
-    }),
-  ]);
-  await Promise.all([alice.waitKernel(), bob.waitKernel()]);
-  await bob.watchStatus();
-  await bob.waitStatus('connected', 0, 0);
+  const { alice, bob, bobLink } = await openWithCuttableBob(browser, { baseUrl, path: notebook });
   const typed = ' # bob edited this offline';
 
   await bobLink.cut();
