@@ -114,8 +114,8 @@ class RoomSettings:
     """Seconds a room stays loaded after its last peer left."""
     poll_interval: float = 1.0
     """Seconds between checks of the file on disk (0: never)."""
-    flush_delay: float = 0.01
-    """Seconds to gather appended updates before one flush."""
+    flush_delay: float = 0.05
+    """Seconds to gather appended updates before one flush (one sync of the journal, then the acks)."""
     pending_cap: int = 1 << 20
     """Bytes of one peer's pending updates before that peer is reconciled at content level."""
 
