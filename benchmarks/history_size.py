@@ -1,6 +1,6 @@
 """History size and load time on a real editing trace (issue 5, "Done when" 6).
 
-The automerge-paper trace (``../shared/data/traces/automerge-paper.json.gz``, patches ``[pos, del, ins]``)
+The automerge-paper trace (``tests/data/traces/automerge-paper.json.gz``, patches ``[pos, del, ins]``)
 is typed into a Text at 5 edits/s with a 10 s pause after every 200 edits (a simulated clock), through a
 :class:`crdt.history.ChangeGrouper` with its default settings, each change appended to a history file as it
 is recorded (``durable=True``). Printed: the change count; the file's size against Yjs's full-state update
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import sys
 import tempfile
 import time
@@ -35,8 +34,8 @@ SIZE_TARGET = 2.0
 OPEN_TARGET = 0.5
 
 
-def load_patches(shared: Path, limit: int | None) -> tuple[list, str]:
-    path = shared / "data" / "traces" / "automerge-paper.json.gz"
+def load_patches(data: Path, limit: int | None) -> tuple[list, str]:
+    path = data / "traces" / "automerge-paper.json.gz"
     with gzip.open(path, "rt", encoding="utf-8") as f:
         trace = json.load(f)
     patches = [p for txn in trace["txns"] for p in txn["patches"]]
@@ -95,11 +94,10 @@ def report(label: str, size: int, full: int, seconds: float) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--edits", type=int, default=None, help="type only the first N edits")
-    parser.add_argument("--shared", type=Path, default=None, help="the shared/ folder (default ../shared)")
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "data",
+                        help="the test data folder (default tests/data)")
     args = parser.parse_args()
-    default_shared = os.environ.get("JUPYTER_CRDT_SHARED") or Path(__file__).resolve().parents[2] / "shared"
-    shared = args.shared or Path(default_shared)
-    patches, end_content = load_patches(shared, args.edits)
+    patches, end_content = load_patches(args.data, args.edits)
     print(f"automerge-paper: {len(patches):,} edits, {EDIT_INTERVAL:g} s apart, "
           f"{PAUSE:g} s pause every {BURST}")
     ok = True

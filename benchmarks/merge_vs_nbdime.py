@@ -1,7 +1,7 @@
 """Three-way merges of nbdime's own merge cases, by nbdime and by jupyter-crdt: which merge without
 conflicts, and how long each takes. Prints the markdown table of ``docs/merge.md``.
 
-    python benchmarks/merge_vs_nbdime.py [path/to/shared/data/notebooks/merge-cases]
+    python benchmarks/merge_vs_nbdime.py [path/to/tests/data/notebooks/merge-cases]
 
 Times are the best of 5 runs of the library call on already-parsed notebooks (nbdime's
 ``nbdime.merging.merge_notebooks`` with its default, inline strategy, as ``nbmerge`` uses;
@@ -70,5 +70,5 @@ def main(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    default = ROOT.parent / "shared" / "data" / "notebooks" / "merge-cases"
+    default = ROOT / "tests" / "data" / "notebooks" / "merge-cases"
     main(Path(sys.argv[1]) if len(sys.argv) > 1 else default)

@@ -11,7 +11,7 @@ Measures, from already-parsed notebook dicts (JSON parsing and validation exclud
 on a ~10 MB notebook made by repeating the cells of the largest corpus notebooks (with the kernelspec
 metadata of the first; targets: <= 0.5 s and <= 1.0x jupyter_ydoc), on the same cells with the 2.8 MB
 ipywidgets widget state of ``Layout_Templates.ipynb`` as notebook metadata, and on each large corpus file.
-Each figure is the best of N runs. Needs ``../shared/data/notebooks`` (or JUPYTER_CRDT_SHARED).
+Each figure is the best of N runs. Reads the corpus in ``tests/data/notebooks``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import argparse
 import copy
 import gc
 import json
-import os
 import sys
 import time
 import warnings
@@ -42,8 +41,7 @@ LARGEST = [
 
 
 def corpus_dir() -> Path:
-    shared = Path(os.environ.get("JUPYTER_CRDT_SHARED", ROOT.parent / "shared"))
-    return shared / "data" / "notebooks"
+    return ROOT / "tests" / "data" / "notebooks"
 
 
 def load(name: str) -> dict:

@@ -645,7 +645,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not traces_dir().is_dir():
-        log(f"traces not found in {traces_dir()} (set JUPYTER_CRDT_SHARED to the shared/ folder)")
+        log(f"traces not found in {traces_dir()}")
         return 2
     meta = machine_meta()
     runner = Runner(args)

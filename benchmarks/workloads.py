@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -23,13 +22,8 @@ CHUNK = 4096  # engines check the time cap between chunks of this many patches
 now = time.perf_counter
 
 
-def shared_dir() -> Path:
-    env = os.environ.get("JUPYTER_CRDT_SHARED")
-    return Path(env) if env else (REPO_ROOT.parent / "shared").resolve()
-
-
 def traces_dir() -> Path:
-    return shared_dir() / "data" / "traces"
+    return REPO_ROOT / "tests" / "data" / "traces"
 
 
 @cache

@@ -1,6 +1,6 @@
-"""Session-wide fixtures: where the shared data lives, and the Yjs oracle (one Node process per session).
+"""Session-wide fixtures: where the test data lives, and the Yjs oracle (one Node process per session).
 
-The shared data folder is ``../shared`` beside the repository (override with ``JUPYTER_CRDT_SHARED``).
+The test data (traces, Yjs vectors, notebooks, merge cases) is in ``tests/data`` (see its README).
 The Yjs oracle needs ``node`` and ``npm ci`` run in ``tests/node``; ``.ci/run`` does both.
 Outside CI a missing prerequisite skips the tests that need it; under CI (``CI=true``) it fails them.
 """
@@ -24,12 +24,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO_ROOT / "tests" / "node"
 ORACLE_SCRIPT = NODE_DIR / "yjs_oracle.mjs"
+# Read-only inputs of the tests and benchmarks, with their sources and licenses (tests/data/README.md).
+DATA_DIR = REPO_ROOT / "tests" / "data"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def shared_dir() -> Path:
-    env = os.environ.get("JUPYTER_CRDT_SHARED")
-    return Path(env) if env else (REPO_ROOT.parent / "shared").resolve()
 
 
 def missing(reason: str) -> None:
@@ -46,11 +43,8 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """``../shared/data`` (read-only inputs, see its README)."""
-    d = shared_dir() / "data"
-    if not d.is_dir():
-        missing(f"shared data folder not found at {d} (set JUPYTER_CRDT_SHARED to the shared/ folder)")
-    return d
+    """``tests/data`` (read-only inputs, see its README): part of the repository, never skipped."""
+    return DATA_DIR
 
 
 def b64(data: bytes) -> str:

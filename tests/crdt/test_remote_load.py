@@ -18,7 +18,7 @@ import crdt
 from crdt import integration
 from crdt.structs.item import Item
 from crdt.types.base import SharedType
-from tests.conftest import b64, missing, shared_dir, unb64
+from tests.conftest import DATA_DIR, b64, unb64
 
 TRACES = ["automerge-paper", "seph-blog1", "sveltecomponent", "rustcode"]
 
@@ -94,9 +94,7 @@ def trace_states(yjs_oracle) -> dict[str, tuple[bytes, str]]:
     """Each trace replayed by Yjs (client id 1): its full-state update and its text."""
     out = {}
     for name in TRACES:
-        path = shared_dir() / "data" / "traces" / f"{name}.json.gz"
-        if not path.is_file():
-            missing(f"trace not found: {path}")
+        path = DATA_DIR / "traces" / f"{name}.json.gz"
         answer = yjs_oracle.request({"kind": "replay_trace", "path": str(path), "client_id": 1}, timeout=300)
         out[name] = (unb64(answer["update"]), answer["text"])
     return out

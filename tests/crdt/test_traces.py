@@ -1,4 +1,4 @@
-"""Real editing traces (``../shared/data/traces``, CC BY 4.0) replayed into a Text, one transaction per txn.
+"""Real editing traces (``tests/data/traces``, CC BY 4.0) replayed into a Text, one transaction per txn.
 
 Sequential traces: patches ``[pos, del, ins]`` (code point positions) applied with splice semantics must end
 at ``endContent``. Along the way the text is compared with a plain Python list replay at intervals (so a
@@ -23,21 +23,19 @@ from pathlib import Path
 import pytest
 
 import crdt
-from tests.conftest import missing, shared_dir, unb64
+from tests.conftest import DATA_DIR, unb64
 
 LIMIT = int(os.environ["CRDT_TRACE_LIMIT"]) if os.environ.get("CRDT_TRACE_LIMIT") else None
 CHECK_EVERY = 5_000
 
 
 def trace_path(name: str) -> Path:
-    return shared_dir() / "data" / "traces" / f"{name}.json.gz"
+    return DATA_DIR / "traces" / f"{name}.json.gz"
 
 
 @cache
 def load_trace(name: str) -> dict:
     path = trace_path(name)
-    if not path.is_file():
-        missing(f"trace not found: {path}")
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return json.load(f)
 

@@ -20,7 +20,7 @@ import pytest
 
 import crdt
 from crdt.decoding import Decoder
-from tests.conftest import missing, shared_dir
+from tests.conftest import DATA_DIR
 
 N_CASES = 5320
 CHUNK = 266  # 20 tests
@@ -28,7 +28,7 @@ ONLY_CASE = os.environ.get("CRDT_VECTOR_CASE")
 
 
 def dataset_path() -> Path:
-    return shared_dir() / "data" / "yjs-vectors" / "small-test-dataset.bin"
+    return DATA_DIR / "yjs-vectors" / "small-test-dataset.bin"
 
 
 @cache
@@ -99,8 +99,6 @@ else:
 
 @pytest.fixture(scope="module")
 def dataset():
-    if not dataset_path().is_file():
-        missing(f"Yjs vectors not found at {dataset_path()}")
     return load_cases()
 
 

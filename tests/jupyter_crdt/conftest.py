@@ -24,7 +24,7 @@ def corpus(data_dir: Path) -> list[Path]:
 
 
 def rel(path: Path) -> str:
-    """A corpus file's name relative to ``shared/data/notebooks``."""
+    """A corpus file's name relative to ``tests/data/notebooks``."""
     parts = path.parts
     return "/".join(parts[parts.index("notebooks") + 1 :])
 

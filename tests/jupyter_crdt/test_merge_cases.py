@@ -1,4 +1,4 @@
-"""``merge_notebooks`` on nbdime's three-way cases (``shared/data/notebooks/merge-cases/``).
+"""``merge_notebooks`` on nbdime's three-way cases (``tests/data/notebooks/merge-cases/``).
 
 Each case has an expected merged notebook, reviewed by hand, in ``merge_expected/`` (reasons in its README).
 The merge must give it byte for byte, validate, contain every source change of either side, put markers

@@ -1,6 +1,6 @@
 """Round trip of the whole notebook corpus: file -> document -> notebook -> file.
 
-Every file in ``shared/data/notebooks/`` (merge cases included) falls in exactly one group:
+Every file in ``tests/data/notebooks/`` (merge cases included) falls in exactly one group:
 
 - byte-identical: nbformat itself writes the file back unchanged, and so must we (through the document);
 - the same as nbformat's round trip: nbformat normalises the file (key order, lines of base64), we give
