@@ -3,17 +3,21 @@
 ``config-git`` writes to the repository's ``.git/config``::
 
     [merge "jupyter-crdt"]            # *.ipynb
-        driver = <python> -m jupyter_crdt.cli git-merge-driver notebook %O %A %B %P
+        driver = jupyter-crdt git-merge-driver notebook %O %A %B %P
     [merge "jupyter-crdt-history"]    # .*.crdt (the sidecars)
-        driver = <python> -m jupyter_crdt.cli git-merge-driver history %O %A %B %P
+        driver = jupyter-crdt git-merge-driver history %O %A %B %P
     [diff "jupyter-crdt"]
-        command = <python> -m jupyter_crdt.cli git-diff-driver
+        command = jupyter-crdt git-diff-driver
     [diff "jupyter-crdt-history"]
-        textconv = <python> -m jupyter_crdt.cli git-textconv-history
+        textconv = jupyter-crdt git-textconv-history
 
-and a marked block to ``.gitattributes`` at the top of the work tree (commit it, so everyone who runs
-``config-git`` gets the same drivers). git's built-in ``union`` driver is line-based and cannot merge
-the binary sidecars; these drivers merge them as histories.
+The drivers name the ``jupyter-crdt`` command, found on ``PATH`` when git runs them (as nbdime's drivers
+do), so rebuilding or moving the environment does not break them. Only when no ``jupyter-crdt`` is on
+``PATH`` while ``config-git`` runs do they name this Python (``<python> -m jupyter_crdt.cli``), and
+``config-git`` says so. It writes the marked block to ``.gitattributes`` at the top of the work tree
+(commit it, so everyone who runs ``config-git`` gets the same drivers); a ``.gitattributes`` that is a
+symbolic link is refused, never written through. git's built-in ``union`` driver is line-based and
+cannot merge the binary sidecars; these drivers merge them as histories.
 
 **How a notebook and its sidecar merge.** git merges the two files separately, in an order it does not
 promise, so each driver computes the whole result by itself, and both compute the same one:
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,6 +57,7 @@ from .histories import (
     MAIN,
     WRITTEN,
     NoCommonHistory,
+    _atomic_write,
     is_sidecar,
     notebook_path_of,
     notebook_text,
@@ -76,6 +82,10 @@ class GitError(RuntimeError):
     pass
 
 
+class ConfigGitRefused(GitError):
+    """``config-git`` will not write where it was asked to (the message says why and what to do)."""
+
+
 def _git(*args: str, cwd: str | os.PathLike | None = None, input: bytes | None = None, check: bool = True
          ) -> bytes:
     try:
@@ -87,9 +97,22 @@ def _git(*args: str, cwd: str | os.PathLike | None = None, input: bytes | None =
     return proc.stdout
 
 
-def command_prefix() -> str:
-    """How git runs this package's command line: this Python, so the right environment is used."""
-    return f"{shlex.quote(sys.executable)} -m jupyter_crdt.cli"
+COMMAND = "jupyter-crdt"  # the console script of this package (pyproject.toml, [project.scripts])
+
+
+def command_prefix() -> tuple[str, str | None]:
+    """How git runs this package's command line, and a note for the user when it is not ``jupyter-crdt``.
+
+    The command name, not a path: an absolute path of this Python would break every merge once the
+    environment is rebuilt or moved. Without the command on ``PATH`` git could not run it, so then (only)
+    this Python is named.
+    """
+    if shutil.which(COMMAND):
+        return COMMAND, None
+    python = shlex.quote(sys.executable)
+    return f"{python} -m jupyter_crdt.cli", (
+        f"note: {COMMAND} is not on PATH, so the drivers run {python} directly; "
+        f"run config-git again if this environment is rebuilt or moved")
 
 
 # -- config-git -----------------------------------------------------------------------------------------
@@ -101,7 +124,15 @@ def config_git(where: str | os.PathLike | None = None, *, disable: bool = False)
     Returns what was done, as lines for the user.
     """
     top = Path(_git("rev-parse", "--show-toplevel", cwd=where).decode().strip())
-    prefix = command_prefix()
+    attrs = top / ".gitattributes"
+    # Refused before anything is written: the file is shared through the repository, and writing through
+    # a link would change a file elsewhere (or, replaced, silently turn the link into a file).
+    if attrs.is_symlink():
+        raise ConfigGitRefused(f"{attrs} is a symbolic link; not writing through it (replace it by a "
+                               f"file, or add the lines of `jupyter crdt config-git` to its target yourself)")
+    if attrs.exists() and not attrs.is_file():
+        raise ConfigGitRefused(f"{attrs} is not a regular file; not writing it")
+    prefix, note = command_prefix()
     settings = {
         f"merge.{NOTEBOOK_DRIVER}.name": "jupyter-crdt notebook merge (histories, or three-way)",
         f"merge.{NOTEBOOK_DRIVER}.driver": f"{prefix} git-merge-driver notebook %O %A %B %P",
@@ -119,8 +150,9 @@ def config_git(where: str | os.PathLike | None = None, *, disable: bool = False)
     else:
         for key, value in settings.items():
             _git("config", "--local", key, value, cwd=top)
-        done.append(f"set merge and diff drivers in {top / '.git' / 'config'}")
-    attrs = top / ".gitattributes"
+        done.append(f"set merge and diff drivers in {top / '.git' / 'config'} (running {prefix})")
+        if note:
+            done.append(note)
     old = attrs.read_text() if attrs.exists() else ""
     new = _without_block(old)
     if not disable:
@@ -128,7 +160,7 @@ def config_git(where: str | os.PathLike | None = None, *, disable: bool = False)
             new += "\n"
         new += "\n".join([ATTR_BEGIN, *ATTR_LINES, ATTR_END]) + "\n"
     if new != old:
-        attrs.write_text(new)
+        _atomic_write(attrs, new.encode())
         done.append(f"{'updated' if not disable else 'cleaned'} {attrs} (commit it to share the setup)")
     return done
 

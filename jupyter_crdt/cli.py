@@ -523,11 +523,13 @@ def _say_merge(args: argparse.Namespace, noop: bool, conflicts: list[str], notes
 
 
 def cmd_config_git(args: argparse.Namespace) -> int:
-    from ._gitmerge import GitError, config_git
+    from ._gitmerge import ConfigGitRefused, GitError, config_git
 
     try:
         for line in config_git(args.path, disable=args.disable):
             print(line)
+    except ConfigGitRefused as e:
+        raise CliError(str(e)) from None
     except GitError as e:
         raise CliError(f"{e} (run this inside a git repository)") from None
     return EXIT_OK

@@ -6,7 +6,9 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -14,17 +16,19 @@ import pytest
 from crdt import HistoryFile
 from jupyter_crdt.histories import NotebookHistory, notebook_text, sidecar_path
 
-from .helpers import cli, copy_notebook, delete_cell, insert_cell, replace_in_source
+from .helpers import REPO, cli, copy_notebook, delete_cell, insert_cell, replace_in_source
 
 NOTEBOOK = "nbformat/test4.5.ipynb"
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
 
-def git(repo, *args, check=True, trace=False):
+def git(repo, *args, check=True, trace=False, path=None):
     env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org", GIT_COMMITTER_NAME="t",
                GIT_COMMITTER_EMAIL="t@example.org", GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
     if trace:
         env["JUPYTER_CRDT_GIT_TRACE"] = "1"
+    if path is not None:
+        env["PATH"] = path
     r = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     if check:
         assert r.returncode == 0, f"git {' '.join(args)}:\n{r.stdout}\n{r.stderr}"
@@ -261,3 +265,90 @@ def test_git_rebase_with_histories(tmp_path, data_dir):
         n = len(nh.history)
     assert len(HistoryFile.read(sidecar_path(nb))) == n
     assert git(repo, "status", "--porcelain").stdout.strip() == ""
+
+
+# -- the command git runs, and a linked .gitattributes ---------------------------------------------------
+
+
+def path_without_command() -> str:
+    """The PATH entries that hold no ``jupyter-crdt`` (git stays reachable)."""
+    return os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)
+                           if d and not (Path(d) / "jupyter-crdt").exists())
+
+
+def fake_command(bin_dir: Path, log: Path) -> None:
+    """A ``jupyter-crdt`` on PATH that runs this checkout's command line and logs each call."""
+    bin_dir.mkdir()
+    script = bin_dir / "jupyter-crdt"
+    script.write_text(f"#!/bin/sh\necho \"$1\" >> '{log}'\n"
+                      f"PYTHONPATH='{REPO}' exec '{sys.executable}' -m jupyter_crdt.cli \"$@\"\n")
+    script.chmod(0o755)
+
+
+def test_config_git_names_the_command_on_path_and_git_runs_it(tmp_path, data_dir):
+    """The drivers are ``jupyter-crdt ...``, no path of this Python: a rebuilt environment keeps working."""
+    calls = tmp_path / "calls.log"
+    fake_command(tmp_path / "bin", calls)
+    path = os.pathsep.join([str(tmp_path / "bin"), path_without_command()])
+    repo = tmp_path / "repo"
+    nb = copy_notebook(data_dir, NOTEBOOK, repo)
+    git(repo, "init", "-q", "-b", "main")
+    r = cli("config-git", cwd=repo, env={"PATH": path})
+    assert r.returncode == 0, r.stderr
+    assert "note:" not in r.stdout
+    drivers = {key: git(repo, "config", key).stdout.strip() for key in (
+        "merge.jupyter-crdt.driver", "merge.jupyter-crdt-history.driver", "diff.jupyter-crdt.command",
+        "diff.jupyter-crdt-history.textconv")}
+    assert drivers == {
+        "merge.jupyter-crdt.driver": "jupyter-crdt git-merge-driver notebook %O %A %B %P",
+        "merge.jupyter-crdt-history.driver": "jupyter-crdt git-merge-driver history %O %A %B %P",
+        "diff.jupyter-crdt.command": "jupyter-crdt git-diff-driver",
+        "diff.jupyter-crdt-history.textconv": "jupyter-crdt git-textconv-history",
+    }
+    with NotebookHistory.open(nb, author="owner") as nh:
+        nh.write_notebook()
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    for branch, edit, author in (("feature", edits_bob, "bob"), ("main", edits_alice, "alice")):
+        git(repo, "checkout", "-q", *(["-b"] if branch == "feature" else []), branch)
+        with NotebookHistory.open(nb, author=author) as nh:
+            with nh.edit() as e:
+                edit(e.doc)
+            nh.write_notebook()
+        git(repo, "commit", "-q", "-am", f"{author}'s edits")
+    r = git(repo, "merge", "--no-edit", "feature", check=False, path=path)
+    assert r.returncode == 0 and "CONFLICT" not in r.stdout + r.stderr, r.stdout + r.stderr
+    check_merged(read(nb))
+    assert "git-merge-driver" in calls.read_text().split()  # git ran the command by its name
+
+
+def test_config_git_without_the_command_on_path_names_this_python(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    r = cli("config-git", cwd=repo, env={"PATH": path_without_command()})
+    assert r.returncode == 0, r.stderr
+    assert "note: jupyter-crdt is not on PATH" in r.stdout
+    driver = git(repo, "config", "merge.jupyter-crdt.driver").stdout.strip()
+    assert driver == f"{sys.executable} -m jupyter_crdt.cli git-merge-driver notebook %O %A %B %P"
+
+
+def test_config_git_refuses_a_linked_gitattributes(tmp_path):
+    """Never written through a link: the target elsewhere stays as it was, nothing is configured."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    target = tmp_path / "elsewhere" / "attributes"
+    target.parent.mkdir()
+    target.write_text("*.txt text\n")
+    (repo / ".gitattributes").symlink_to(target)
+    r = cli("config-git", cwd=repo)
+    assert r.returncode != 0
+    assert "is a symbolic link; not writing through it" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and "inside a git repository" not in r.stderr
+    assert target.read_text() == "*.txt text\n"
+    assert (repo / ".gitattributes").is_symlink()
+    assert git(repo, "config", "merge.jupyter-crdt.driver", check=False).returncode != 0
+    # and the same for --disable: nothing is cleaned through the link either
+    r = cli("config-git", "--disable", cwd=repo)
+    assert r.returncode != 0 and target.read_text() == "*.txt text\n"
