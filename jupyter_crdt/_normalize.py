@@ -15,7 +15,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
+# nbformat is imported only where it is used: importing it loads jsonschema and its format checkers
+# (seconds on a busy machine), and ``%load_ext jupyter_crdt`` in a kernel reaches this module.
 
 
 class NotebookFormatError(ValueError):
@@ -98,6 +99,8 @@ def repair_ids(
                 continue
             new_id = derive_id(i, cell, taken)
             if loud:
+                from nbformat.warnings import MissingIDFieldWarning
+
                 warnings.warn(
                     f"Cell {i}{where} is missing an id field; gave it the id {new_id!r} "
                     "(derived from its content and position).",
@@ -107,6 +110,8 @@ def repair_ids(
         elif cid in seen:
             new_id = derive_id(i, cell, taken, salt=str(cid))
             if loud:
+                from nbformat.warnings import DuplicateCellId
+
                 warnings.warn(
                     f"Non-unique cell id {cid!r} detected{where}. Corrected to {new_id!r}.",
                     DuplicateCellId,
