@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import missing
+from tests.conftest import DATA_DIR, missing
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 ORACLE = NODE_DIR / "ynotebook_oracle.mjs"
@@ -24,9 +24,8 @@ def corpus(data_dir: Path) -> list[Path]:
 
 
 def rel(path: Path) -> str:
-    """A corpus file's name relative to ``tests/data/notebooks``."""
-    parts = path.parts
-    return "/".join(parts[parts.index("notebooks") + 1 :])
+    """A corpus file's name relative to ``tests/data/notebooks`` (whatever folders the clone lives in)."""
+    return path.relative_to(DATA_DIR / "notebooks").as_posix()
 
 
 @pytest.fixture(scope="session")
