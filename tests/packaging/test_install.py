@@ -53,6 +53,7 @@ def clean_env(home: Path, venv: Path | None = None) -> dict[str, str]:
     env["HOME"] = str(home)
     env["IPYTHONDIR"] = str(home / ".ipython")
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["PIP_PROGRESS_BAR"] = "off"
     assert shutil.which("node", path=env["PATH"]) is None, "node is still on PATH"
     return env
 
@@ -68,6 +69,12 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = INSTALL
 def fresh_venv(path: Path, env: dict[str, str]) -> Path:
     run([sys.executable, "-m", "venv", str(path)], env, path.parent, timeout=120)
     return path
+
+
+def pip_install(venv: Path, env: dict[str, str], *args: str) -> None:
+    # --no-compile: byte-compiling JupyterLab and its dependencies is a large part of an install's time
+    python = str(venv / "bin" / "python")
+    run([python, "-m", "pip", "install", "--quiet", "--no-compile", *args], env, venv.parent)
 
 
 @pytest.fixture(scope="session")
@@ -183,7 +190,7 @@ def test_installs_without_node_and_is_enabled(kind, dists, tmp_path):
     venv = fresh_venv(tmp_path / "venv", clean_env(home))
     env = clean_env(home, venv)
     # Installed by file name: the package index is used for the dependencies only.
-    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(dists[kind])], env, tmp_path)
+    pip_install(venv, env, str(dists[kind]))
     check_installed(venv, env, tmp_path)
     if kind == "wheel":
         # A JupyterLab the extension was not built for is refused by the resolver, not installed.
@@ -207,8 +214,8 @@ def test_magics_in_a_kernel_without_the_server_stack(dists, tmp_path):
     venv = fresh_venv(tmp_path / "venv", clean_env(home))
     env = clean_env(home, venv)
     py = str(venv / "bin" / "python")
-    run([py, "-m", "pip", "install", "--quiet", "--no-deps", str(dists["wheel"])], env, tmp_path)
-    run([py, "-m", "pip", "install", "--quiet", "ipython", "msgpack"], env, tmp_path)
+    pip_install(venv, env, "--no-deps", str(dists["wheel"]))
+    pip_install(venv, env, "ipython", "msgpack")
     for module in NOT_AT_LOAD:
         probe = subprocess.run([py, "-c", f"import {module}"], env=env, cwd=tmp_path, capture_output=True,
                                timeout=60)

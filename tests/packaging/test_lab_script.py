@@ -80,6 +80,7 @@ async def open_and_edit(url: str, root: Path) -> None:
         await client.close()
 
 
+@pytest.mark.slow  # starts a whole JupyterLab (about half a minute on a busy machine)
 @pytest.mark.timeout(300)
 def test_lab_script_leaves_a_clean_clone_clean(tmp_path):
     if shutil.which("git") is None:
