@@ -122,6 +122,11 @@ class EventStream:
         return self.find(schema_id, **fields)[0]
 
 
+def _room_id(client: CollabClient) -> str:
+    info = client.session_info
+    return f"{info['format']}:{info['type']}:{info['fileId']}"
+
+
 def test_session_awareness_and_fork_events_with_the_reference_schemas(server, unique_name):
     path = f"{unique_name}.txt"
     (server.root / path).write_text("first line\n")
@@ -129,8 +134,7 @@ def test_session_awareness_and_fork_events_with_the_reference_schemas(server, un
     async def main():
         async with EventStream(server) as bus:
             alice = await CollabClient(server, path, token="user-alice").connect()
-            info = alice.session_info
-            room = f"{info['format']}:{info['type']}:{info['fileId']}"
+            room = _room_id(alice)
             await bus.wait(SESSION, "load", room=room, path=path, action="load", level="INFO")
             await bus.wait(SESSION, "initialize", room=room, path=path, action="initialize")
             await bus.wait(AWARENESS, "alice's join", roomid=room, username="alice", action="join")
@@ -181,11 +185,11 @@ def test_read_only_and_global_awareness_connections(server, unique_name):
             presence = await CollabClient(server, path, token="user-dave").connect(
                 room="JupyterLab:globalAwareness")
             reader = await CollabClient(server, path, token="reader-erin").connect()
-            info = reader.session_info
-            room = f"{info['format']}:{info['type']}:{info['fileId']}"
+            room = _room_id(reader)
             await bus.wait(AWARENESS, "the reader's join", roomid=room, username="reader-erin", action="join")
             await reader.close()
-            await bus.wait(AWARENESS, "the reader's leave", roomid=room, username="reader-erin", action="leave")
+            await bus.wait(AWARENESS, "the reader's leave", roomid=room, username="reader-erin",
+                           action="leave")
             await presence.close()
             assert not bus.find(AWARENESS, roomid="JupyterLab:globalAwareness")
             assert not bus.find(AWARENESS, username="dave")
@@ -204,8 +208,7 @@ def test_docprovider_fork_manager_sees_forks_come_and_go(server, unique_name):
 
     async def main():
         alice = await CollabClient(server, path, token="user-alice").connect()
-        info = alice.session_info
-        room = f"{info['format']}:{info['type']}:{info['fileId']}"
+        room = _room_id(alice)
         proc = await asyncio.create_subprocess_exec(
             "node", str(NODE_DIR / "forks.mjs"), server.url, "user-frank", room,
             cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -246,7 +249,7 @@ def test_autosave_false_in_every_awareness_state_leaves_the_file_until_a_save(se
             for client in (alice, bob):
                 client.awareness.set_local_state({"user": {"name": client.name}, "autosave": False})
                 await client.connect()
-            room = f"{alice.session_info['format']}:{alice.session_info['type']}:{alice.session_info['fileId']}"
+            room = _room_id(alice)
             alice.text.insert(len(alice.text), "unsaved 1\n")
             await wait_until(lambda: alice.is_acked() and "unsaved 1" in str(bob.text), what="the edit")
             # A negative can only be watched for a while: ten save delays, and the file never changes.
@@ -313,7 +316,7 @@ def test_the_fork_registry_belongs_to_one_server_and_goes_with_its_rooms(server,
 
         # Over HTTP: a deleted fork is listed no more.
         alice = await CollabClient(server, path, token="user-alice").connect()
-        room = f"{alice.session_info['format']}:{alice.session_info['type']}:{alice.session_info['fileId']}"
+        room = _room_id(alice)
         code, fork = await http(server, "PUT", f"/api/collaboration/fork/{room}", {"title": "x"})
         assert code == 201
         code, forks = await http(server, "GET", f"/api/collaboration/fork/{room}")
