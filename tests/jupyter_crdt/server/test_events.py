@@ -330,3 +330,31 @@ def test_the_fork_registry_belongs_to_one_server_and_goes_with_its_rooms(server,
         await alice.close()
 
     run(main())
+
+
+def test_autosave_off_without_a_history_on_disk_still_saves_when_the_room_unloads(tmp_path):
+    """Never lose an edit: with histories kept in memory only, a room unloading with autosave off
+    saves what it holds (otherwise the edit would exist nowhere)."""
+    srv = JupyterServer(tmp_path / "home", history_enabled=False, document_cleanup_delay=0.3)
+    srv.start()
+    try:
+        file = srv.root / "memo.txt"
+        file.write_text("saved\n")
+
+        async def main():
+            async with EventStream(srv) as bus:
+                alice = CollabClient(srv, "memo.txt", token="user-alice")
+                alice.awareness.set_local_state({"user": {"name": "alice"}, "autosave": False})
+                await alice.connect()
+                room = _room_id(alice)
+                alice.text.insert(len(alice.text), "typed\n")
+                await wait_until(lambda: alice.is_acked(), what="the ack")
+                assert file.read_text() == "saved\n"
+                await alice.close()
+                await bus.wait(SESSION, "the room to unload", room=room, action="clean")
+                assert file.read_text() == "saved\ntyped\n"
+                assert bus.find(SESSION, room=room, action="save")
+
+        run(main())
+    finally:
+        srv.stop()
