@@ -34,7 +34,8 @@ idle gap); shortly after, the store is flushed and the senders get
 ``{"type": "ack", "stateVector": <base64>}`` (the room's state vector, which covers their edits) on the
 JSON channel.
 
-**Disk.** The file is saved through the contents manager one idle ``save_delay`` after the last change.
+**Disk.** The file is saved through the contents manager one idle ``save_delay`` after the last change,
+unless every client's awareness state says ``autosave: false`` (then only an explicit save saves).
 When it changes on disk, the change is merged three-way against the version last saved and applied
 as a minimal change with author ``disk``; a ``touch`` (same content) changes nothing.
 """
