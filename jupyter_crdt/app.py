@@ -15,6 +15,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, default
 
 from . import merge_handler
+from .events import RoomEvents, register_schemas
 from .handlers import handlers
 from .models import notebooks_available
 from .rooms import RoomManager, RoomSettings
@@ -107,16 +108,20 @@ class CrdtExtension(ExtensionApp):
             flush_delay=self.history_flush_delay,
             pending_cap=self.pending_cap,
         )
+        event_logger = getattr(self.serverapp, "event_logger", None)
+        if event_logger is not None:
+            # The reference's session, awareness and fork events, under its schema ids (jupyter_crdt.events).
+            register_schemas(event_logger)
         self.manager = RoomManager(
             self.serverapp.contents_manager,
             lambda: web_settings["file_id_manager"],
             self.room_settings,
             self._make_store,
             self.log,
+            RoomEvents(event_logger, self.log),
         )
         self.settings["jupyter_crdt_manager"] = self.manager
         web_settings["jupyter_crdt_manager"] = self.manager
-        event_logger = getattr(self.serverapp, "event_logger", None)
         if event_logger is not None:
             event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
 

@@ -278,35 +278,42 @@ class ForkHandler(_ManagedHandler):
     drops it.
     """
 
-    forks: dict[str, dict] = {}
-
     @web.authenticated
     @authorized("read")
     async def get(self, root_id: str) -> None:
-        self.finish({fid: info for fid, info in self.forks.items() if info["root_roomid"] == root_id})
+        self.finish(self.manager.forks_of(root_id))
 
     @web.authenticated
     @authorized("write")
     async def put(self, root_id: str) -> None:
         root = await self._room(root_id)
         body = self.get_json_body() or {}
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, 'expected {"title", "description", "synchronize"}')
+        title, description = body.get("title", ""), body.get("description", "")
+        if not isinstance(title, str) or not isinstance(description, str):
+            raise web.HTTPError(400, "a fork's title and description are strings")
         fork_id = uuid.uuid4().hex
         info = {
             "root_roomid": root_id,
             "synchronize": bool(body.get("synchronize", False)),
-            "title": body.get("title", ""),
-            "description": body.get("description", ""),
+            "title": title,
+            "description": description,
         }
-        fork = self.manager.fork(root, fork_id, info["synchronize"])
-        await fork.initialize()
-        self.forks[fork_id] = info
+        fork = self.manager.fork(root, fork_id, info["synchronize"], info)
+        try:
+            await fork.initialize()
+        except BaseException:
+            await self.manager.drop_fork(fork_id)
+            raise
+        self.manager.events.fork(fork_id, info, _author(self), "create")
         self.set_status(201)
         self.finish(json.dumps({"sessionId": fork.session_id, "fork_roomid": fork_id, "fork_info": info}))
 
     @web.authenticated
     @authorized("write")
     async def delete(self, fork_id: str) -> None:
-        info = self.forks.pop(fork_id, None)
+        info = self.manager.fork_infos.get(fork_id)
         fork = self.manager.forks.get(fork_id)
         if info is None or fork is None:
             self.set_status(404)
@@ -317,6 +324,7 @@ class ForkHandler(_ManagedHandler):
             root.doc.apply_update(fork.doc.encode_state_as_update(root.doc.encode_state_vector()),
                                   origin=_author(self))
         await self.manager.drop_fork(fork_id)
+        self.manager.events.fork(fork_id, info, _author(self), "delete")
         self.set_status(200)
         self.finish(json.dumps({"status": "deleted"}))
 

@@ -34,7 +34,8 @@ idle gap); shortly after, the store is flushed and the senders get
 ``{"type": "ack", "stateVector": <base64>}`` (the room's state vector, which covers their edits) on the
 JSON channel.
 
-**Disk.** The file is saved through the contents manager one idle ``save_delay`` after the last change.
+**Disk.** The file is saved through the contents manager one idle ``save_delay`` after the last change,
+unless every client's awareness state says ``autosave: false`` (then only an explicit save saves).
 When it changes on disk, the change is merged three-way against the version last saved and applied
 as a minimal change with author ``disk``; a ``touch`` (same content) changes nothing.
 """
@@ -65,6 +66,7 @@ from crdt.sync import (
 )
 from crdt.update_decoder import read_update
 
+from .events import NO_EVENTS, RoomEvents
 from .loaders import DiskState, FileGone, FileLoader
 from .models import DocumentModel
 from .stores import HistoryStore, MemoryStore, StoreLocked
@@ -170,6 +172,9 @@ class _PeerState:
 class Room:
     """One document and everyone editing it (see the module docstring)."""
 
+    events: RoomEvents = NO_EVENTS
+    """Where the room's session and awareness events go (its manager's; ``jupyter_crdt.events``)."""
+
     def __init__(
         self,
         room_id: str,
@@ -219,6 +224,9 @@ class Room:
         self._unsaved_since: float | None = None
         """When the oldest change not yet being saved was made (monotonic); bounds the save delay."""
         self._disk_lock = asyncio.Lock()
+        self._autosave = True
+        """Whether the file is saved on its own: False while every client's awareness says
+        ``autosave: false`` (JupyterLab's "Autosave Documents" off); kept while no client has a state."""
         self.branch = "main"
         """The branch of the document's history this room edits (see :mod:`jupyter_crdt.branches`)."""
         self.parent: Room | None = None
@@ -248,6 +256,7 @@ class Room:
         if self.loader is not None:
             content, disk = await self.loader.load()
             self.read_only_on_disk = not disk.writable
+            self._session_event("load", "Content loaded from disk.")
         if loaded.records:
             for rec in loaded.records:
                 self.doc.apply_update(rec.update, origin="history")
@@ -300,11 +309,13 @@ class Room:
             with self.doc.transact(origin=AUTHOR_DISK):
                 self.model.apply(self.doc, disk_merge)
             self._changed_since_save = True
+            self._session_event("overwrite", "Out-of-band changes merged into the room.")
         await self._flush()
         if self.loader is not None:
             self.loader.watch(self.settings.poll_interval, self._on_disk_change)
         self._awareness_timer = asyncio.ensure_future(self._awareness_loop())
         self.ready.set()
+        self._session_event("initialize", "Room initialized.")
         if self._changed_since_save:
             self._schedule_save()
 
@@ -325,6 +336,16 @@ class Room:
         """Apply an update the history holds already (e.g. what a branch merge added): broadcast to
         the peers and saved like any change, but not recorded again."""
         self.doc.apply_update(update, origin=_RECORDED)
+
+    def _session_event(self, action: str | None, msg: str, level: str = "INFO") -> None:
+        """A session event (the reference's): only document rooms have one, they have a path."""
+        if self.loader is None:
+            return
+        try:
+            path = self.loader.path
+        except Exception:  # noqa: BLE001 - the file is gone, or its id store is closed (shutdown)
+            path = ""
+        self.events.session(self.room_id, path, action, msg, level)
 
     def _set_state(self, **values: Any) -> None:
         state = self.doc.get_map("state")
@@ -351,6 +372,8 @@ class Room:
         peer.send(encode_sync_step1(self.doc.encode_state_vector()))
         if self.awareness.states:
             peer.send(encode_awareness_message(self.awareness.encode_update()))
+        if self.room_id != GLOBAL_AWARENESS_ROOM:  # as the reference: not the presence room
+            self.events.awareness(self.room_id, ps.author, "join")
 
     def leave(self, peer: Peer) -> None:
         """Forget a disconnected peer (its awareness states go with it)."""
@@ -359,6 +382,8 @@ class Room:
             return
         if ps.awareness_clients:
             self.awareness.remove_states(sorted(ps.awareness_clients), ps)
+        if self.room_id != GLOBAL_AWARENESS_ROOM:
+            self.events.awareness(self.room_id, ps.author, "leave")
         if not self.peers and not self.closed and not self.keep_loaded:
             self._schedule_cleanup()
 
@@ -720,6 +745,26 @@ class Room:
                 continue
             with contextlib.suppress(Exception):
                 ps.peer.send(frame)
+        self._update_autosave()
+
+    def _update_autosave(self) -> None:
+        """The reference's rule: no autosave while every client's awareness state says ``autosave:
+        false`` (any other value counts as on; a client without the field is on). With no client
+        states at all the last value stays, so the file does not get saved behind the backs of the
+        clients that just left."""
+        states = [s for s in self.awareness.states.values() if s]
+        if not states:
+            return
+        autosave = any(not isinstance(s, dict) or bool(s.get("autosave", True)) for s in states)
+        if autosave == self._autosave:
+            return
+        self._autosave = autosave
+        if not autosave:
+            if self._save_task is not None and not self._save_task.done():
+                self._save_task.cancel()
+            self._unsaved_since = None
+        elif self._changed_since_save:
+            self._schedule_save()  # someone turned autosave on: the file catches up
 
     async def _awareness_loop(self) -> None:
         from crdt.awareness import CHECK_INTERVAL
@@ -768,7 +813,7 @@ class Room:
     # -- saving ----------------------------------------------------------------------------------
 
     def _schedule_save(self) -> None:
-        if self.loader is None or self.settings.save_delay < 0 or self.closed:
+        if self.loader is None or self.settings.save_delay < 0 or self.closed or not self._autosave:
             return
         now = time.monotonic()
         if self._unsaved_since is None:
@@ -816,11 +861,13 @@ class Room:
                 if self.model.digest(self.model.export(self.doc)) == digest:
                     self._set_state(dirty=False, hash=disk.hash)
                 self._schedule_flush()
+                self._session_event("save", "Content saved.")
                 return "success"
             except FileGone:
                 return "failed"
-            except Exception:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001
                 self.log.exception("jupyter_crdt: %s: saving failed", self.room_id)
+                self._session_event(None, f"Saving failed: {type(e).__name__}", "ERROR")
                 return "failed"
 
     def restore(self, seq: int, author: str) -> None:
@@ -854,6 +901,7 @@ class Room:
         self.log.info("jupyter_crdt: %s: merging a change made on disk", self.room_id)
         with self.doc.transact(origin=AUTHOR_DISK):
             self.model.apply(self.doc, merged)
+        self._session_event("overwrite", "Out-of-band changes merged into the room.")
         self._saved_content = content
         self._saved_digest = digest
         if self.model.digest(merged) == digest:
@@ -919,7 +967,13 @@ class Room:
             if self._save_task is not None and not self._save_task.done():
                 self._save_task.cancel()
             if self.loader is not None and self._changed_since_save:
-                await self.save()
+                if self._autosave or isinstance(self.store, MemoryStore):
+                    await self.save()
+                else:
+                    # As the reference: autosave off leaves the file as the user last saved it. The
+                    # edits are in the history on disk (a memory-only history is saved: never lost).
+                    self.log.info("jupyter_crdt: %s: unloaded with unsaved changes (autosave off); they "
+                                  "are in the history", self.room_id)
             await self._flush()
         self.closed = True
         if self.loader is not None:
@@ -935,6 +989,7 @@ class Room:
             with contextlib.suppress(Exception):
                 ps.peer.close(CLOSE_GOING_AWAY, "room closed")
         self.peers.clear()
+        self._session_event("clean", "Room closed.")
         parent = self.parent
         if parent is not None:
             parent.dependents.discard(self)
@@ -993,14 +1048,19 @@ class RoomManager:
         settings: RoomSettings,
         store_factory: Callable[[str | None, str], HistoryStore],
         log: logging.Logger,
+        events: RoomEvents = NO_EVENTS,
     ) -> None:
         self._cm = contents_manager
+        self.events = events
         self._fim = file_id_manager
         self.settings = settings
         self._store_factory = store_factory
         self.log = log
         self.rooms: dict[str, Room] = {}
         self.forks: dict[str, Room] = {}
+        self.fork_infos: dict[str, dict[str, Any]] = {}
+        """Fork id -> the reference's fork info (root_roomid, synchronize, title, description): this
+        server's forks, dropped with their rooms."""
         self.timelines: dict[str, Timeline] = {}
         self._unsync: dict[str, Callable[[], None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -1020,6 +1080,7 @@ class RoomManager:
             loader.path  # noqa: B018 - raises FileGone for an unknown id
             store = self._store_factory(loader.os_path(), model.type)
             room = Room(room_id, model, loader, store, self.settings, self.log, on_empty=self._forget)
+            room.events = self.events
             try:
                 await room.initialize()
             except BaseException:
@@ -1088,6 +1149,7 @@ class RoomManager:
                 raise UnknownBranch(f"no branch {branch!r}")
             room = Room(room_id, main.model, None, BranchStore(main.store, branch), self.settings, self.log,
                         on_empty=self._forget)
+            room.events = self.events
             room.branch = branch
             room.parent = main
             main.dependents.add(room)
@@ -1114,11 +1176,13 @@ class RoomManager:
 
     # -- forks and timelines (the reference frontend's fork and timeline APIs) -------------------
 
-    def fork(self, root: Room, fork_id: str, synchronize: bool) -> Room:
-        """A room holding a copy of ``root``'s document (same ids, so it merges back as CRDT data)."""
+    def fork(self, root: Room, fork_id: str, synchronize: bool, info: dict[str, Any] | None = None) -> Room:
+        """A room holding a copy of ``root``'s document (same ids, so it merges back as CRDT data);
+        ``info`` (the reference's fork info) is listed by :meth:`forks_of` until the fork is dropped."""
         fork = Room(fork_id, root.model, None, MemoryStore(), self.settings, self.log,
                     seed=root.doc.encode_state_as_update())
         fork.keep_loaded = True
+        fork.events = self.events
         if synchronize:
             def forward(update: bytes, origin: Any) -> None:
                 if not fork.closed:
@@ -1126,9 +1190,17 @@ class RoomManager:
             root.doc.observe_updates(forward)
             self._unsync[fork_id] = lambda: root.doc.unobserve_updates(forward)
         self.forks[fork_id] = fork
+        if info is not None:
+            self.fork_infos[fork_id] = info
         return fork
 
+    def forks_of(self, root_id: str) -> dict[str, dict[str, Any]]:
+        """This server's open forks of room ``root_id``: fork id -> fork info."""
+        return {fid: info for fid, info in self.fork_infos.items()
+                if info.get("root_roomid") == root_id and fid in self.forks}
+
     async def drop_fork(self, fork_id: str) -> None:
+        self.fork_infos.pop(fork_id, None)
         fork = self.forks.pop(fork_id, None)
         undo = self._unsync.pop(fork_id, None)
         if undo is not None:
@@ -1138,6 +1210,7 @@ class RoomManager:
 
     async def timeline(self, room: Room) -> Timeline:
         timeline = Timeline(room, uuid.uuid4().hex, self.settings, self.log)
+        timeline.room.events = self.events
         await timeline.room.initialize()
         self.timelines[timeline.room_id] = timeline
         return timeline
@@ -1156,6 +1229,7 @@ class RoomManager:
         rooms += [t.room for t in self.timelines.values()]
         self.rooms.clear()
         self.forks.clear()
+        self.fork_infos.clear()
         self.timelines.clear()
         for room in rooms:
             try:
