@@ -47,7 +47,7 @@ O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation of bina
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 #: Where ``msvcrt.locking`` locks one byte: far past the end of any history, so never in a reader's way.
-MSVCRT_LOCK_OFFSET = 1 << 62
+MSVCRT_LOCK_OFFSET = 1 << 40  # 1 TiB: seekable on every common filesystem
 
 _seek_lock = threading.Lock()  # lseek + read/write pairs, and the msvcrt lock's seek, are not atomic
 
@@ -101,6 +101,13 @@ def open_nofollow(
     return fd
 
 
+def require_locking() -> None:
+    """Raise :class:`NoLockingError` unless this platform has a lock :func:`try_lock` can take."""
+    if fcntl is None and msvcrt is None:
+        raise NoLockingError(errno.ENOLCK,
+                             "no file locking on this platform: a history cannot be written safely")
+
+
 def try_lock(fd: int) -> bool:
     """Take this process's exclusive lock on the open file ``fd`` without waiting; False if another
     open file (this process's or another's) holds it. Released by :func:`unlock` or closing ``fd``."""
@@ -121,7 +128,8 @@ def try_lock(fd: int) -> bool:
             finally:
                 os.lseek(fd, here, os.SEEK_SET)
         return True
-    raise NoLockingError(errno.ENOLCK, "no file locking on this platform: a history cannot be written safely")
+    require_locking()
+    return False  # not reached
 
 
 def unlock(fd: int) -> None:

@@ -495,6 +495,7 @@ class HistoryFile:
         """
         if max_record < 64:
             raise ValueError("max_record must be at least 64 bytes")
+        _fileio.require_locking()  # refuse before creating anything, never write unlocked
         path = Path(path)
         while True:
             try:

@@ -192,10 +192,7 @@ class LogStore(_SeqSaved):
 
     def load(self) -> Loaded:
         """Open (creating if needed), lock, read, and cut off a torn tail."""
-        try:
-            fd = _fileio.open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except _fileio.UnsafeFileError as e:
-            raise HistoryUnavailable(str(e)) from None
+        fd = _fileio.open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # a link: UnsafeFileError
         try:
             locked = _fileio.try_lock(fd)
         except BaseException:
