@@ -14,6 +14,8 @@ import os
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, default
 
+from crdt.history_file import UnsafeFileError
+
 from . import merge_handler
 from .handlers import handlers
 from .models import notebooks_available
@@ -183,6 +185,9 @@ class CrdtExtension(ExtensionApp):
                 await self._follow_copy(source, os_path)
             else:
                 await self._follow_delete(os_path)
+        except UnsafeFileError as e:  # a sidecar that is a link: left alone, said why
+            self.log.warning("jupyter_crdt: the history did not follow %s of %s: %s", action,
+                             data.get("path"), e)
         except Exception:  # noqa: BLE001 - never break the contents API over a sidecar
             self.log.exception("jupyter_crdt: the history did not follow %s of %s", action, data.get("path"))
 
