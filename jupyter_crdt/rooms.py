@@ -1005,6 +1005,14 @@ def _has_content(refs: dict[int, list]) -> bool:
     return any(getattr(s, "is_item", False) for structs in refs.values() for s in structs)
 
 
+def _is_sidecar_name(path: str) -> bool:
+    """Whether an API path is named like a history (``.NAME.crdt``, as ``histories.is_sidecar`` says, which
+    is not imported here: it needs nbformat) or an old text history log (``.NAME.crdtlog``)."""
+    name = path.rsplit("/", 1)[-1]
+    return name.startswith(".") and any(name.endswith(suffix) and len(name) > len(suffix) + 1
+                                        for suffix in (".crdt", ".crdtlog"))
+
+
 class RoomManager:
     """Every open room of a server, by room id (``format:type:fileId``)."""
 
@@ -1039,7 +1047,10 @@ class RoomManager:
             if model is None:
                 raise LookupError(f"documents of type {file_format}:{file_type} are not served")
             loader = FileLoader(file_id, self._fim(), self._cm, model, self.log)
-            loader.path  # noqa: B018 - raises FileGone for an unknown id
+            if _is_sidecar_name(loader.path):  # raises FileGone for an unknown id
+                # editing a history as a text (with allow_hidden) would save text over it
+                raise LookupError(f"{loader.path} is a document's history, not a document "
+                                  "(read it with `jupyter crdt log`)")
             # The contents manager's checks first (hidden files, directories, permissions, outside the
             # root): nothing is read or written, no sidecar created, for a path its API would refuse.
             await loader.stat()

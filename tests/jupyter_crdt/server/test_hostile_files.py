@@ -99,6 +99,31 @@ def test_row4_a_hidden_file_gets_no_sidecar(server):
     assert sorted(p.name for p in aws.iterdir()) == ["credentials"]
 
 
+def test_row4_with_allow_hidden_a_hidden_file_opens_but_a_history_never_does(fresh_server):
+    fresh_server.extra_args.append("--ContentsManager.allow_hidden=True")
+    aws = fresh_server.root / ".aws"
+    aws.mkdir()
+    creds = aws / "credentials"
+    creds.write_text("[default]\n")
+    os.chmod(creds, 0o600)
+    fresh_server.start()
+    try:
+        async def main():
+            code, body = await http(fresh_server, "GET", "/api/crdt/document/.aws/credentials?type=file")
+            assert code == 200 and body["content"] == "[default]\n"
+            sidecar = _sidecar(creds)
+            assert _mode(sidecar) == 0o600  # as private as the file
+            before = sidecar.read_bytes()
+            code, body = await http(fresh_server, "GET", f"/api/crdt/document/.aws/{sidecar.name}?type=file")
+            assert code == 400 and "history, not a document" in body["message"], (code, body)
+            assert sidecar.read_bytes() == before
+            assert sorted(p.name for p in aws.iterdir()) == sorted(["credentials", sidecar.name])
+
+        run(main())
+    finally:
+        fresh_server.stop()
+
+
 def test_row4_a_sidecar_is_never_more_readable_than_its_file(server, unique_name):
     private = server.root / f"{unique_name}-private.txt"
     private.write_text("mine\n")
