@@ -8,7 +8,8 @@ parts (a record too big for one frame, split) and journal records (an accepted u
 change, made durable at once with :meth:`HistoryWriter.journal`; superseded by the change that
 covers it, handed back by :attr:`HistoryWriter.pending_journal` until then).
 
-Writing: one writer per file (an exclusive, non-blocking ``flock``); records are appended in batches,
+Writing: one writer per file (an exclusive, non-blocking lock: ``flock``, or ``msvcrt.locking`` where
+there is no ``fcntl``, see :mod:`crdt._fileio`); records are appended in batches,
 each batch one ``write`` followed (with ``durable=True``, the default) by ``fdatasync`` before
 :meth:`HistoryWriter.append` returns. Compaction writes a new file beside the old one and renames it
 over it (``os.replace``), then syncs the directory. Readers take no lock, and see the journal records
@@ -19,12 +20,16 @@ Reading: a crash mid-append leaves a *torn tail*: a last record cut short. It is
 that unfinished record) and cut off the next time the file is opened for writing. Every other damage
 (a bad checksum or a cut record with more data after it, a bad header) raises
 :class:`HistoryFileError`, which names the file and byte offset, and the file is left untouched.
+
+Links: a history file is never opened through a symbolic link, for reading or writing (a cloned repository
+could ship one pointing anywhere): :class:`~crdt._fileio.UnsafeFileError` (an ``OSError``) says so.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import stat
 import struct
 import time
 import zlib
@@ -34,12 +39,9 @@ from typing import Any, NamedTuple
 
 import msgpack
 
+from . import _fileio
+from ._fileio import UnsafeFileError
 from .history import Change, ChangeGrouper, History
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "HistoryFile",
@@ -47,6 +49,7 @@ __all__ = [
     "HistoryFileError",
     "JournalEntry",
     "HistoryLockedError",
+    "UnsafeFileError",
     "MAGIC",
     "FORMAT",
     "VERSION",
@@ -373,7 +376,7 @@ def _read_all(fd: int) -> bytes:
     chunks = []
     pos = 0
     while True:
-        chunk = os.pread(fd, max(size - pos, 1 << 16), pos)
+        chunk = _fileio.pread(fd, max(size - pos, 1 << 16), pos)
         if not chunk:
             break
         chunks.append(chunk)
@@ -382,16 +385,7 @@ def _read_all(fd: int) -> bytes:
 
 
 def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+    _fileio.fsync_dir(path.parent)
 
 
 def _sync(fd: int) -> None:
@@ -401,18 +395,21 @@ def _sync(fd: int) -> None:
 def _write_all(fd: int, data: bytes, offset: int) -> None:
     view = memoryview(data)
     while view:
-        n = os.pwrite(fd, view, offset)
+        n = _fileio.pwrite(fd, view, offset)
         view = view[n:]
         offset += n
 
 
 def _lock(fd: int, path: Path) -> None:
-    if fcntl is None:  # pragma: no cover
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise HistoryLockedError(path) from None
+    if not _fileio.try_lock(fd):
+        raise HistoryLockedError(path)
+
+
+def _read_file(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of the history file ``path`` (the first ``limit`` only, if given), never through a link."""
+    fd = _fileio.open_nofollow(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as f:
+        return f.read() if limit is None else f.read(limit)
 
 
 # -- public API ---------------------------------------------------------------------------------
@@ -433,9 +430,7 @@ class HistoryFile:
         Raises :class:`HistoryFileError` for a damaged file and ``FileNotFoundError`` if it is absent.
         """
         path = Path(path)
-        with open(path, "rb") as f:
-            data = f.read()
-        return HistoryFile.parse(data, path, journal=journal)
+        return HistoryFile.parse(_read_file(path), path, journal=journal)
 
     @staticmethod
     def parse(data: bytes, name: str | os.PathLike = "<bytes>", *, journal: bool = True) -> History:
@@ -450,9 +445,7 @@ class HistoryFile:
     def read_journal(path: str | os.PathLike) -> list[JournalEntry]:
         """The journal records of ``path`` no change supersedes yet, in order (no lock is taken)."""
         path = Path(path)
-        with open(path, "rb") as f:
-            data = f.read()
-        return [entry for entry, _ in _load(data, path).journal]
+        return [entry for entry, _ in _load(_read_file(path), path).journal]
 
     @staticmethod
     def read_header(path: str | os.PathLike) -> dict[str, Any]:
@@ -461,7 +454,8 @@ class HistoryFile:
         ``{}`` if the file's creation was cut short before the header was complete.
         """
         path = Path(path)
-        with open(path, "rb") as f:
+        fd = _fileio.open_nofollow(path, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as f:
             data = f.read(len(MAGIC) + FRAME_SIZE)
             if len(data) < len(MAGIC) + FRAME_SIZE:
                 return _load(data, path).header
@@ -480,6 +474,7 @@ class HistoryFile:
         max_record: int = DEFAULT_MAX_RECORD,
         checkpoint_bytes: int | None = DEFAULT_CHECKPOINT_BYTES,
         auto_compact: bool = True,
+        mode: int | None = None,
     ) -> tuple[History, HistoryWriter]:
         """Open ``path`` for writing: its history and the writer that appends to it.
 
@@ -492,14 +487,20 @@ class HistoryFile:
         checkpoint once the changes after the last one hold this many update bytes (and at least as
         many as the last checkpoint's update), which bounds the replay work of loading (None: only
         on request). ``auto_compact``: rewrite the file when superseded
-        checkpoints and branch records make up more than half of it.
+        checkpoints and branch records make up more than half of it. ``mode``: the permission bits a
+        new file gets (the umask applies; default 0o644), and the most an existing one keeps: wider
+        bits are taken away (a history is as private as the document it holds).
+
+        ``path`` must not be a symbolic link (:class:`UnsafeFileError`, changing nothing).
         """
         if max_record < 64:
             raise ValueError("max_record must be at least 64 bytes")
+        _fileio.require_locking()  # refuse before creating anything, never write unlocked
         path = Path(path)
         while True:
             try:
-                fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+                fd = _fileio.open_nofollow(path, os.O_RDWR | (os.O_CREAT if create else 0),
+                                           0o644 if mode is None else mode)
             except FileNotFoundError:
                 raise FileNotFoundError(f"no history file at {path}") from None
             try:
@@ -516,6 +517,8 @@ class HistoryFile:
                 raise
             os.close(fd)  # replaced by a compaction while we waited: open the new file
         try:
+            if mode is not None and stat.S_IMODE(st.st_mode) & ~mode & 0o777 and hasattr(os, "fchmod"):
+                os.fchmod(fd, stat.S_IMODE(st.st_mode) & mode)
             loaded = _load(_read_all(fd), path)
             if loaded.end == 0:  # new, or its creation was cut short
                 data = _header(session_id)
@@ -849,13 +852,11 @@ class HistoryWriter:
         if history is self.history:
             self.append()
         tmp = self.path.parent / f"{_temp_prefix(self.path)}{secrets.token_hex(6)}.compact"
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = _fileio.open_nofollow(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         covers = self._covers
         try:
-            try:
+            if hasattr(os, "fchmod"):  # the new file is exactly as private as the old one
                 os.fchmod(fd, os.fstat(old_fd).st_mode & 0o7777)
-            except OSError:  # pragma: no cover
-                pass
             _lock(fd, tmp)
             parts = [MAGIC, _frame(msgpack.packb(self._header, use_bin_type=True))]
             covered = max(self._covers.values(), default=0)
@@ -893,6 +894,7 @@ class HistoryWriter:
                 pass
             raise  # the old file is intact, and so is our bookkeeping of it
         _fsync_dir(self.path)
+        _fileio.unlock(old_fd)
         os.close(old_fd)
         self._fd = fd
         loaded = _load(data, self.path)  # also checks what we wrote
@@ -925,6 +927,7 @@ class HistoryWriter:
                 self._unsynced = False
         finally:
             fd, self._fd = self._fd, None
+            _fileio.unlock(fd)
             os.close(fd)
 
     def __enter__(self) -> HistoryWriter:

@@ -14,6 +14,8 @@ import os
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, default
 
+from crdt.history_file import UnsafeFileError
+
 from . import merge_handler
 from .events import RoomEvents, register_schemas
 from .handlers import handlers
@@ -188,6 +190,9 @@ class CrdtExtension(ExtensionApp):
                 await self._follow_copy(source, os_path)
             else:
                 await self._follow_delete(os_path)
+        except UnsafeFileError as e:  # a sidecar that is a link: left alone, said why
+            self.log.warning("jupyter_crdt: the history did not follow %s of %s: %s", action,
+                             data.get("path"), e)
         except Exception:  # noqa: BLE001 - never break the contents API over a sidecar
             self.log.exception("jupyter_crdt: the history did not follow %s of %s", action, data.get("path"))
 
@@ -226,11 +231,18 @@ class CrdtExtension(ExtensionApp):
 
     async def _follow_delete(self, os_path: str) -> None:
         from .histories import delete_history
+        from .histories import sidecar_path as sidecar_path_of
 
         for room, _file in self._open_rooms_at(os_path):
             await room.close()  # the file is gone, so nothing is saved; releases the sidecar's lock
             self.manager._forget(room)
-        delete_history(os_path)
+        # Where the file went, its history goes: to the trash with it when jupyter_server trashes files.
+        to_trash = bool(getattr(self.serverapp.contents_manager, "delete_to_trash", False))
+        try:
+            delete_history(os_path, to_trash=to_trash)
+        except OSError as e:  # kept rather than deleted for good: the notebook itself is in the trash
+            self.log.warning("jupyter_crdt: the history of %s could not be moved to the trash (%s); it is "
+                             "kept at %s", os_path, e, sidecar_path_of(os_path))
         with contextlib.suppress(FileNotFoundError):
             os.unlink(sidecar_path(os_path))
 

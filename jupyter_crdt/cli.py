@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crdt import HistoryFileError, HistoryLockedError
+from crdt.history_file import UnsafeFileError
 
 from . import __version__
 from ._normalize import NotebookFormatError
@@ -783,7 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HistoryLockedError as e:
         print(f"jupyter crdt {args.command}: {_locked_message(e.path)}", file=sys.stderr)
     except (NotebookFormatError, HistoryFileError, RevisionError, FileNotFoundError, PermissionError,
-            NoCommonHistory) as e:
+            NoCommonHistory, UnsafeFileError) as e:
         print(f"jupyter crdt {args.command}: {e}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

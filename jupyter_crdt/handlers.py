@@ -46,11 +46,13 @@ from .branches import MAIN, BadBranchName, BranchExists, NoBranches, UnknownBran
 from .loaders import FileGone
 from .rooms import (
     CLOSE_INVALID_DATA,
+    CLOSE_LOCKED,
     CLOSE_NOT_FOUND,
     CLOSE_SERVER_ERROR,
     Room,
     RoomManager,
 )
+from .stores import StoreLocked
 
 AUTH_RESOURCE = "contents"
 #: Close reasons must fit in a control frame (123 bytes of UTF-8).
@@ -114,6 +116,8 @@ class SessionHandler(_ManagedHandler):
             room = await self.manager.get(file_format, file_type, file_id)
         except FileGone:
             raise web.HTTPError(404, f"File {path!r} does not exist") from None
+        except StoreLocked as e:
+            raise web.HTTPError(409, str(e)) from None
         except LookupError as e:
             raise web.HTTPError(400, str(e)) from None
         writable = await _can(self, "write") and not room.read_only_on_disk
@@ -207,6 +211,13 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             return
         except (LookupError, BadBranchName) as e:
             self.close(4400, _reason(str(e)))
+            return
+        except StoreLocked as e:
+            self.close(CLOSE_LOCKED, _reason(str(e)))
+            return
+        except web.HTTPError as e:  # the contents manager refused the path (a directory, ...)
+            code = CLOSE_NOT_FOUND if e.status_code == 404 else 4400
+            self.close(code, _reason(e.log_message or str(e)))
             return
         except Exception as e:  # noqa: BLE001
             self.log.exception("jupyter_crdt: loading room %s failed", room_id)
@@ -417,6 +428,8 @@ async def _document_room(handler: _ManagedHandler, path: str, branch: str | None
         return await handler.manager.get_branch(file_format, file_type, file_id, branch)
     except (FileGone, FileNotFoundError):
         raise web.HTTPError(404, f"File {path!r} does not exist") from None
+    except StoreLocked as e:
+        raise web.HTTPError(409, str(e)) from None
     except (BadBranchName, NoBranches) as e:
         raise web.HTTPError(400, str(e)) from None
     except UnknownBranch as e:
@@ -516,6 +529,7 @@ class CrdtApiHandler(_ManagedHandler):
                 "dirty": bool(room.doc.get_map("state").get("dirty")),
                 "readOnly": room.read_only_on_disk,
                 "diskModified": str(room.loader.disk.last_modified) if room.loader else None,
+                "historyError": room.history_error,
             }))
         elif what == "show":
             seq = _int_argument(self, "seq")

@@ -31,6 +31,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -40,7 +41,7 @@ from typing import Any
 import nbformat
 from nbformat.notebooknode import NotebookNode
 
-from crdt import Change, ChangeGrouper, Doc, History, HistoryFile
+from crdt import Change, ChangeGrouper, Doc, History, HistoryFile, _fileio
 from crdt.history_file import HistoryWriter
 
 from . import _schema
@@ -113,7 +114,18 @@ def notebook_path_of(sidecar: str | os.PathLike) -> Path:
 
 
 def has_history(notebook: str | os.PathLike) -> bool:
-    return sidecar_path(notebook).exists()
+    """Whether ``notebook`` has a sidecar (a link named like one counts: it is refused when opened)."""
+    return os.path.lexists(sidecar_path(notebook))
+
+
+def sidecar_mode(notebook: str | os.PathLike) -> int | None:
+    """The permission bits a history of ``notebook`` may have: the file's read and write bits (a sidecar
+    holds everything the file ever held, so it is never more readable than the file); None if the file
+    does not exist."""
+    try:
+        return stat.S_IMODE(os.stat(notebook).st_mode) & 0o666
+    except OSError:
+        return None
 
 
 def move_history(old: str | os.PathLike, new: str | os.PathLike) -> bool:
@@ -142,12 +154,13 @@ def copy_history(old: str | os.PathLike, new: str | os.PathLike) -> bool:
     half-written last one is a torn tail, cut off when the copy is opened to set its session id).
     """
     src, dst = sidecar_path(old), sidecar_path(new)
-    if not src.exists():
+    if not os.path.lexists(src):
         return False
     tmp = dst.with_name(f"{dst.name}.{secrets.token_hex(4)}.tmp")
+    mode = sidecar_mode(new)
     try:
-        shutil.copyfile(src, tmp)
-        _, writer = HistoryFile.open(tmp, create=False)
+        _copy_nofollow(src, tmp, 0o600 if mode is None else mode)
+        _, writer = HistoryFile.open(tmp, create=False, mode=mode)
         try:
             writer.set_session_id(uuid.uuid4().hex)  # rewrites the copy (synced) under its own lock
         finally:
@@ -161,10 +174,30 @@ def copy_history(old: str | os.PathLike, new: str | os.PathLike) -> bool:
     return True
 
 
-def delete_history(notebook: str | os.PathLike) -> bool:
-    """Delete the history of ``notebook`` (when the notebook itself is deleted). False if it had none."""
+def _copy_nofollow(src: Path, dst: Path, mode: int) -> None:
+    """Copy the history file ``src`` to the new file ``dst``; neither is ever a link."""
+    fd_in = _fileio.open_nofollow(src, os.O_RDONLY)
+    with os.fdopen(fd_in, "rb") as fin:
+        fd_out = _fileio.open_nofollow(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd_out, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+
+
+def delete_history(notebook: str | os.PathLike, *, to_trash: bool = False) -> bool:
+    """Delete the history of ``notebook`` (when the notebook itself is deleted). False if it had none.
+
+    ``to_trash``: move it to the trash (``send2trash``, as jupyter_server's ``delete_to_trash`` does with
+    the notebook) instead; if that fails, the ``OSError`` is raised and the history is kept. A sidecar
+    that is a link is only unlinked (the link, never what it points to).
+    """
+    sc = sidecar_path(notebook)
+    if to_trash and os.path.lexists(sc) and not os.path.islink(sc):
+        from send2trash import send2trash
+
+        send2trash(os.fspath(sc))
+        return True
     try:
-        os.unlink(sidecar_path(notebook))
+        os.unlink(sc)
     except FileNotFoundError:
         return False
     return True
@@ -228,47 +261,22 @@ def notebook_text(nb: Mapping) -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file renamed over it (keeps the old file's mode)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    """Write ``data`` to ``path`` through a temporary file renamed over it (keeps the old file's mode;
+    a symlinked file stays a link, its target is replaced: see ``crdt._fileio.replace_file``)."""
+    _fileio.replace_file(path, data)
 
 
 def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:  # pragma: no cover
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+    _fileio.fsync_dir(d)
 
 
 def write_history(history: History, sidecar: str | os.PathLike, *, session_id: str | None = None) -> None:
     """Write ``history`` as a new history file at ``sidecar`` (replacing what is there, atomically)."""
     sidecar = Path(sidecar)
     tmp = sidecar.with_name(f"{sidecar.name}.{secrets.token_hex(4)}.new")
+    mode = sidecar_mode(notebook_path_of(sidecar)) if is_sidecar(sidecar) else None
     try:
-        _, writer = HistoryFile.open(tmp, session_id=session_id or uuid.uuid4().hex)
+        _, writer = HistoryFile.open(tmp, session_id=session_id or uuid.uuid4().hex, mode=mode)
         try:
             writer.compact(history)
         finally:
@@ -384,7 +392,7 @@ class NotebookHistory:
         """
         path = Path(path)
         sc = sidecar_path(path)
-        exists = sc.exists()
+        exists = os.path.lexists(sc)  # a link is refused by HistoryFile (UnsafeFileError), never followed
         if not exists and not path.exists():
             raise FileNotFoundError(f"no notebook at {path} (and no history at {sc})")
         if not exists and not create and writable:
@@ -394,7 +402,8 @@ class NotebookHistory:
         if writable:
             nb = None if exists else cls._read_content(path)  # a bad file creates no sidecar
             history, writer = HistoryFile.open(sc, create=True, durable=durable,
-                                               session_id=session_id or uuid.uuid4().hex)
+                                               session_id=session_id or uuid.uuid4().hex,
+                                               mode=sidecar_mode(path))
             try:
                 if not len(history):
                     cls._start(nb if nb is not None else cls._read_content(path), history)

@@ -5,9 +5,9 @@ rename made while the room is open is followed. It never touches document state:
 change on disk means; the loader only reads, writes and notices.
 
 Saves are atomic: the new content goes to a temporary file that is renamed over the old one (see
-:meth:`FileLoader.save`). A file is read-only for the room when the contents
-manager says it is not writable, or when it has no write permission bits at all (root ignores
-permission bits, so the bits are checked as well).
+:meth:`FileLoader.save`); a file that is a symbolic link keeps being one (its target is replaced).
+A file is read-only for the room when the contents manager says it is not writable, or when it has
+no write permission bits at all (root ignores permission bits, so the bits are checked as well).
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ import contextlib
 import logging
 import os
 import stat
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from jupyter_core.utils import ensure_async
+
+from crdt import _fileio
 
 from .models import DocumentModel
 
@@ -217,25 +218,6 @@ class FileLoader:
 
 
 def _replace_atomically(os_path: str, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``os_path``, sync it, and rename it over ``os_path``."""
-    directory, name = os.path.split(os_path)
-    fd, tmp = tempfile.mkstemp(prefix=f".~{name}.", suffix=".tmp", dir=directory or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        with contextlib.suppress(OSError):
-            st = os.stat(os_path)
-            os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        os.replace(tmp, os_path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory or ".", os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    """Write ``data`` to a temporary file beside ``os_path``, sync it, and rename it over ``os_path``; a
+    symlinked file stays a link and the file it points to is replaced (as jupyter_server's save does)."""
+    _fileio.replace_file(os_path, data)

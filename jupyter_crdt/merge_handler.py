@@ -32,6 +32,7 @@ from ._merge_copy import NoMergeBase, merge_copy
 from ._nbfile import reads_notebook
 from ._normalize import NotebookFormatError
 from .loaders import FileGone
+from .stores import StoreLocked
 
 __all__ = ["MergeHandler", "route"]
 
@@ -100,6 +101,8 @@ class MergeHandler(APIHandler):
             return await self.manager.get("json", "notebook", file_id)
         except FileGone:
             raise web.HTTPError(404, f"File {path!r} does not exist") from None
+        except StoreLocked as e:
+            raise web.HTTPError(409, str(e)) from None
         except LookupError as e:
             raise web.HTTPError(400, str(e)) from None
 

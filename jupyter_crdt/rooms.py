@@ -69,7 +69,7 @@ from crdt.update_decoder import read_update
 from .events import NO_EVENTS, RoomEvents
 from .loaders import DiskState, FileGone, FileLoader
 from .models import DocumentModel
-from .stores import HistoryStore, MemoryStore, StoreLocked
+from .stores import HistoryStore, HistoryUnavailable, MemoryStore, StoreLocked
 
 #: Outer message type of the JSON channel (JupyterLab's "raw" messages: save, ack, errors).
 MESSAGE_JSON = 2
@@ -79,6 +79,9 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_INVALID_DATA = 1007
 CLOSE_SERVER_ERROR = 4500
 CLOSE_GOING_AWAY = 1001
+CLOSE_LOCKED = 4409
+#: How long a room waits for another process (``jupyter crdt``) to release the document's history.
+LOCK_WAIT = 2.0
 
 #: The room JupyterLab's collaborators panel joins for server-wide presence (no document).
 GLOBAL_AWARENESS_ROOM = "JupyterLab:globalAwareness"
@@ -203,6 +206,9 @@ class Room:
         """Set when :meth:`close` starts (a closing room is not handed out again)."""
         self._closed_event = asyncio.Event()
         self.read_only_on_disk = False
+        self.history_error: str | None = None
+        """Why the document's history sidecar is not used (a link), if it is not: the room then keeps its
+        history in memory."""
         self.read_only = False
         """No peer may change this room (timeline rooms)."""
         self.keep_loaded = False
@@ -244,12 +250,7 @@ class Room:
         """Load the document (history first, then the file) and start watching the file."""
         if self.ready.is_set():
             return
-        try:
-            loaded = self.store.load()
-        except StoreLocked as e:
-            self.log.warning("jupyter_crdt: %s: %s; keeping this room's history in memory", self.room_id, e)
-            self.store = MemoryStore()
-            loaded = self.store.load()
+        loaded = await self._load_store()
         content: Any = None
         disk_merge: Any = None
         disk: DiskState | None = None
@@ -318,6 +319,27 @@ class Room:
         self._session_event("initialize", "Room initialized.")
         if self._changed_since_save:
             self._schedule_save()
+
+    async def _load_store(self) -> Any:
+        """What the store holds. Another process holding the history (``jupyter crdt`` writing it, or a
+        second server on the folder) is waited for a little, then :class:`StoreLocked` is raised: never a
+        history in memory while edits are acknowledged as durable. A sidecar that may not be used (a link)
+        gives a history in memory, with :attr:`history_error` saying why."""
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                return self.store.load()
+            except StoreLocked:
+                if time.monotonic() >= deadline:
+                    raise
+            except HistoryUnavailable as e:
+                self.history_error = str(e)
+                self.log.warning("jupyter_crdt: %s: %s; this document opens without a history (its changes "
+                                 "are kept in memory only)", self.room_id, e)
+                self.store.close()
+                self.store = MemoryStore()
+                return self.store.load()
+            await asyncio.sleep(0.05)
 
     def _content_at(self, seq: int) -> Any:
         doc = crdt.Doc()
@@ -1038,6 +1060,14 @@ def _has_content(refs: dict[int, list]) -> bool:
     return any(getattr(s, "is_item", False) for structs in refs.values() for s in structs)
 
 
+def _is_sidecar_name(path: str) -> bool:
+    """Whether an API path is named like a history (``.NAME.crdt``, as ``histories.is_sidecar`` says, which
+    is not imported here: it needs nbformat) or an old text history log (``.NAME.crdtlog``)."""
+    name = path.rsplit("/", 1)[-1]
+    return name.startswith(".") and any(name.endswith(suffix) and len(name) > len(suffix) + 1
+                                        for suffix in (".crdt", ".crdtlog"))
+
+
 class RoomManager:
     """Every open room of a server, by room id (``format:type:fileId``)."""
 
@@ -1077,7 +1107,13 @@ class RoomManager:
             if model is None:
                 raise LookupError(f"documents of type {file_format}:{file_type} are not served")
             loader = FileLoader(file_id, self._fim(), self._cm, model, self.log)
-            loader.path  # noqa: B018 - raises FileGone for an unknown id
+            if _is_sidecar_name(loader.path):  # raises FileGone for an unknown id
+                # editing a history as a text (with allow_hidden) would save text over it
+                raise LookupError(f"{loader.path} is a document's history, not a document "
+                                  "(read it with `jupyter crdt log`)")
+            # The contents manager's checks first (hidden files, directories, permissions, outside the
+            # root): nothing is read or written, no sidecar created, for a path its API would refuse.
+            await loader.stat()
             store = self._store_factory(loader.os_path(), model.type)
             room = Room(room_id, model, loader, store, self.settings, self.log, on_empty=self._forget)
             room.events = self.events

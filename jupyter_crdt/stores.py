@@ -16,14 +16,13 @@ keeps the id and clients that reconnect are recognised, plus a few small facts a
 - :class:`LogStore`: the format text files' histories had before, kept to convert them: a sidecar
   ``.NAME.crdtlog``: a header, then framed records (length, CRC-32, msgpack body), appended and
   fsynced; a torn tail (a crash mid-write) is cut off on load, losing at most the record being written.
-  Locked with ``flock`` so two servers never write one log.
+  Locked (``crdt._fileio``'s lock, as history files are) so two servers never write one log.
 - :class:`MemoryStore`: nothing on disk (history disabled, or a contents manager without files).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import struct
@@ -34,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgpack
+
+from crdt import _fileio
 
 _HEADER = b"JUPYTER-CRDT-LOG 1\n"
 _FRAME = struct.Struct("<II")  # body length, CRC-32 of body
@@ -157,7 +158,14 @@ class MemoryStore(_SeqSaved):
 
 
 class StoreLocked(RuntimeError):
-    """Another process holds this history's lock."""
+    """Another process holds this history's lock (another server on the same folder, or ``jupyter crdt``
+    writing it): the document is not opened here, never with a history kept only in memory while edits are
+    acknowledged as durable."""
+
+
+class HistoryUnavailable(RuntimeError):
+    """The history sidecar may not be used at all (it is a symbolic link): the document opens without a
+    history, and says so (:attr:`jupyter_crdt.rooms.Room.history_error`)."""
 
 
 def sidecar_path(os_path: str) -> str:
@@ -184,12 +192,15 @@ class LogStore(_SeqSaved):
 
     def load(self) -> Loaded:
         """Open (creating if needed), lock, read, and cut off a torn tail."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _fileio.open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # a link: UnsafeFileError
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+            locked = _fileio.try_lock(fd)
+        except BaseException:
             os.close(fd)
-            raise StoreLocked(f"{self.path} is in use by another process") from None
+            raise
+        if not locked:
+            os.close(fd)
+            raise StoreLocked(f"{self.path} is in use by another process")
         self._fd = fd
         with os.fdopen(os.dup(fd), "rb") as f:
             data = f.read()
@@ -304,8 +315,7 @@ class LogStore(_SeqSaved):
             return
         with contextlib.suppress(OSError):
             self.flush_sync()
-        with contextlib.suppress(OSError):
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        _fileio.unlock(self._fd)
         os.close(self._fd)
         self._fd = None
 
@@ -357,14 +367,18 @@ class SidecarHistoryStore:
         return NotebookHistory
 
     def load(self) -> Loaded:
-        from crdt.history_file import HistoryLockedError
+        from crdt.history_file import HistoryLockedError, UnsafeFileError
 
         from .loaders import FileGone
 
         try:
             self.document_history = self._history_class().open(self.path, author="server", sync=False)
         except HistoryLockedError as e:
-            raise StoreLocked(str(e)) from None
+            raise StoreLocked(
+                f"{e}: another Jupyter server on this folder, or `jupyter crdt`, is writing this "
+                "document's history; edit it there (or stop that process) and open it again") from None
+        except UnsafeFileError as e:
+            raise HistoryUnavailable(str(e)) from None
         except FileNotFoundError as e:  # neither the notebook nor a history: as the loader says it
             raise FileGone(str(e)) from None
         self.session_id = self.document_history.session_id or ""
