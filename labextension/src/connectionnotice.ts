@@ -11,6 +11,7 @@
  * y-websocket bridges by itself) is not worth interrupting anyone for.
  */
 import { Notification } from '@jupyterlab/apputils';
+import { PromiseDelegate } from '@lumino/coreutils';
 
 import { ICrdtSync } from './tokens';
 
@@ -75,4 +76,49 @@ export function noticeConnection(sync: ICrdtSync): () => void {
       clearTimeout(grace);
     }
   };
+}
+
+/** The element JupyterLab's notification plugin adds once its toast library is loaded. */
+const TOAST_ROOT_ID = 'react-toastify-container';
+/** On `<body>` while the toasts are warmed up: hides the toast container (style/base.css). */
+export const WARMING_CLASS = 'jp-crdt-mod-warmingToasts';
+/** How long the warm-up waits for the toast library at most. */
+const WARM_UP_TIMEOUT_MS = 60000;
+/** How long the container stays hidden after the warm-up note is dismissed (its exit animation). */
+const WARM_UP_EXIT_MS = 1500;
+
+/**
+ * Load JupyterLab's toast library now, while the server answers. The notification plugin loads it
+ * from the server on the first notification shown; during an outage that load fails, and that page
+ * then shows no toast ever again (the plugin waits for the failed load forever). So one notification
+ * is emitted while online and dismissed as soon as the library is there, with the toast container
+ * hidden meanwhile: nothing shows but, for an instant, the notification count.
+ *
+ * Resolves true once the library is loaded (false past the deadline, or in do-not-disturb mode,
+ * where the plugin loads nothing).
+ */
+export async function warmUpToasts(timeoutMs = WARM_UP_TIMEOUT_MS): Promise<boolean> {
+  if (document.getElementById(TOAST_ROOT_ID)) {
+    return true;
+  }
+  const loaded = new PromiseDelegate<boolean>();
+  const observer = new MutationObserver(() => {
+    if (document.getElementById(TOAST_ROOT_ID)) {
+      loaded.resolve(true);
+    }
+  });
+  observer.observe(document.body, { childList: true });
+  const deadline = setTimeout(() => loaded.resolve(false), timeoutMs);
+  document.body.classList.add(WARMING_CLASS);
+  const id = Notification.emit('jupyter-crdt: preparing notifications', 'default', { autoClose: false });
+  try {
+    return await loaded.promise;
+  } finally {
+    observer.disconnect();
+    clearTimeout(deadline);
+    // A macrotask after the container appeared: the plugin has queued or shown the toast by now,
+    // so dismissing it removes it (dismissed earlier, it could still be shown afterwards).
+    Notification.dismiss(id);
+    setTimeout(() => document.body.classList.remove(WARMING_CLASS), WARM_UP_EXIT_MS);
+  }
 }

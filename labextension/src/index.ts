@@ -44,7 +44,7 @@ import { Widget } from '@lumino/widgets';
 import { ActiveCellKeeper } from './activecell';
 import { HistoryPanel, IHistoryTarget } from './historypanel';
 import { saveOfflineThroughRoom } from './offlinesave';
-import { noticeConnection } from './connectionnotice';
+import { noticeConnection, warmUpToasts } from './connectionnotice';
 import { CrdtDocumentProvider } from './provider';
 import { showReadOnly } from './readonly';
 import { STATUS_ITEM_ID, SyncStatusItem } from './statusitem';
@@ -195,6 +195,7 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     // and losing the server, which nothing else would show, also makes a notification.
     item.addClass('jp-crdt-mod-menu');
     app.shell.add(item, 'menu', { rank: 10005 });
+    void app.restored.then(() => warmUpToasts());
     noticeConnection(sync);
   }
 };

@@ -35,6 +35,7 @@ class LabServer(JupyterServer):
                 # No server token: the page config must not hand every browser one shared identity.
                 "--IdentityProvider.token=",
                 "--LabApp.expose_app_in_browser=True",
+                "--JupyterNotebookApp.expose_app_in_browser=True",
                 "--LabApp.news_url=None",
             ],
             **settings,
