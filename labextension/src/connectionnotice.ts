@@ -97,7 +97,15 @@ const WARM_UP_EXIT_MS = 1500;
  * Resolves true once the library is loaded (false past the deadline, or in do-not-disturb mode,
  * where the plugin loads nothing).
  */
-export async function warmUpToasts(timeoutMs = WARM_UP_TIMEOUT_MS): Promise<boolean> {
+export function warmUpToasts(timeoutMs = WARM_UP_TIMEOUT_MS): Promise<boolean> {
+  // Once per page, whichever plugin asks first.
+  warming ??= warmUp(timeoutMs);
+  return warming;
+}
+
+let warming: Promise<boolean> | null = null;
+
+async function warmUp(timeoutMs: number): Promise<boolean> {
   if (document.getElementById(TOAST_ROOT_ID)) {
     return true;
   }

@@ -207,7 +207,9 @@ const offlineSavePlugin: JupyterFrontEndPlugin<void> = {
   requires: [ICrdtSync],
   activate: (app: JupyterFrontEnd, sync: ICrdtSync) => {
     // Every save of our documents (toolbar, File menu, Accel S, autosave) is offline-safe: no error
-    // dialog while the server is away; the save happens once it is back.
+    // dialog while the server is away; the save happens once it is back. Its notification needs the
+    // toast library loaded while the server still answers.
+    void app.restored.then(() => warmUpToasts());
     followDocuments(app, sync, (widget, provider) =>
       saveOfflineThroughRoom(
         widget.context,

@@ -322,6 +322,9 @@ def test_saving_offline_opens_no_dialog(lab: LabServer) -> None:
     assert result["dialogsAfterToolbar"] == [] and result["dialogsAfterMenu"] == [], result
     assert result["dialogs"] == [], "a dialog opened while offline"
     assert "saves when back online" in result["statusWhileWaiting"], result["statusWhileWaiting"]
+    notes = [toast["text"] for toast in result["toasts"] if "saved when the connection" in toast["text"]]
+    assert len(notes) == 1, result["toasts"]
+    assert not any("preparing" in toast["text"] for toast in result["toasts"]), "the warm-up showed"
     assert result["typed"] not in result["whileCut"][0]["source"], "bob was really cut off"
     expected = [("only", "x = 1" + result["typed"])]
     assert [(c["id"], c["source"]) for c in result["cells"]] == expected
