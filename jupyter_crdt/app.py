@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Callable
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, default
@@ -38,8 +40,48 @@ CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1
 DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024 * 1024
 
 
-class ConflictingExtension(RuntimeError):
-    """jupyter_server_ydoc (the reference collaboration server) is enabled: it serves the same routes."""
+#: The server extension of jupyter-collaboration (the reference): it serves the same routes as ours.
+REFERENCE_SERVER_EXTENSION = "jupyter_server_ydoc"
+
+#: The page-config option that tells our JupyterLab extension this server extension runs
+#: (``labextension/src/index.ts``: without it, its plugins stay off).
+PAGE_CONFIG_FLAG = "jupyterCrdt"
+
+#: Our JupyterLab extension's package name (its name in ``disabledExtensions`` disables all of it).
+LABEXTENSION_NAME = "jupyter-crdt"
+
+#: The frontend plugins ours replace, each with the plugin of ours that replaces it. They are disabled
+#: through the page config only while this server extension runs, so a server without it (or with
+#: jupyter-collaboration instead) keeps them.
+REPLACED_PLUGINS = {
+    "@jupyter/docprovider-extension:websocket-provider-document-factory": "jupyter-crdt:document-provider",
+    "@jupyterlab/hub-extension:connectionlost": "jupyter-crdt:connection-lost",
+}
+
+PageConfigHook = Callable[[Any, dict], dict]
+
+
+def page_config_hook(previous: PageConfigHook | None = None) -> PageConfigHook:
+    """A jupyterlab_server / notebook ``page_config_hook`` that says our server extension runs and
+    disables the plugins ours replace, unless the user disabled ours; runs ``previous`` first."""
+
+    def hook(handler: Any, page_config: dict) -> dict:
+        if previous is not None:
+            page_config = previous(handler, page_config)
+        disabled = page_config.get("disabledExtensions") or []
+        if isinstance(disabled, dict):  # {name: bool} before jupyterlab_server flattens it
+            disabled = [name for name, off in disabled.items() if off]
+        disabled = list(disabled)  # a new list: the page config dict is shared between requests
+        if LABEXTENSION_NAME in disabled:
+            return page_config  # our JupyterLab extension is off: the reference's plugins stay on
+        for theirs, ours in REPLACED_PLUGINS.items():
+            if ours not in disabled and theirs not in disabled:
+                disabled.append(theirs)
+        page_config["disabledExtensions"] = disabled
+        page_config[PAGE_CONFIG_FLAG] = "true"
+        return page_config
+
+    return hook
 
 
 class CrdtExtension(ExtensionApp):
@@ -98,8 +140,31 @@ class CrdtExtension(ExtensionApp):
     def _default_max_message_size(self) -> int:
         return DEFAULT_MAX_MESSAGE_SIZE
 
+    _conflict: str | None = None
+
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        super()._link_jupyter_server_extension(serverapp)
+        self._conflict = self._find_conflict()
+        if self._conflict:
+            # One line, no traceback (a raised exception would log both), and the extension manager
+            # then skips loading us, so it does not report a load that did not happen.
+            self.log.error(self._conflict)
+            package = getattr(serverapp.extension_manager, "extensions", {}).get(self.name)
+            if package is not None and hasattr(package, "enabled"):
+                package.enabled = False
+
+    def initialize(self) -> None:
+        if self._conflict is None:
+            self._conflict = self._find_conflict()
+            if self._conflict:
+                self.log.error(self._conflict)
+        if self._conflict:
+            return  # no settings, no routes, no page config hook: the frontend keeps the reference's stack
+        super().initialize()
+
     def initialize_settings(self) -> None:
-        self._check_conflicts()
+        # In this extension's settings, which are copied onto the web application's after this method.
+        self.settings["page_config_hook"] = page_config_hook(self.settings.get("page_config_hook"))
         web_settings = self.serverapp.web_app.settings
         web_settings["websocket_max_message_size"] = self.max_message_size
         self.room_settings = RoomSettings(
@@ -131,16 +196,22 @@ class CrdtExtension(ExtensionApp):
         self.handlers.extend(handlers(self.manager))
         self.handlers.append(merge_handler.route(self.manager))
 
-    def _check_conflicts(self) -> None:
-        enabled = getattr(self.serverapp, "jpserver_extensions", {}) or {}
-        if enabled.get("jupyter_server_ydoc"):
-            msg = (
-                "jupyter_crdt and jupyter_server_ydoc (jupyter-collaboration) both serve "
-                "/api/collaboration/…; disable one of them, e.g. "
-                "`jupyter server extension disable jupyter_server_ydoc`."
-            )
-            self.log.error(msg)
-            raise ConflictingExtension(msg)
+    def _find_conflict(self) -> str | None:
+        """Why this extension must not load here (jupyter-collaboration's server is enabled), or None."""
+        manager = getattr(self.serverapp, "extension_manager", None)
+        if manager is not None:
+            # Enabled and importable: one enabled in the config but not installed serves nothing.
+            package = manager.extensions.get(REFERENCE_SERVER_EXTENSION)
+            if package is None or not package.enabled:
+                return None
+        elif not (getattr(self.serverapp, "jpserver_extensions", None) or {}).get(REFERENCE_SERVER_EXTENSION):
+            return None
+        return (
+            f"jupyter_crdt is not loaded: {REFERENCE_SERVER_EXTENSION} (jupyter-collaboration) is enabled "
+            "and serves the same /api/collaboration routes; JupyterLab runs on jupyter-collaboration. "
+            "To use jupyter-crdt: `jupyter server extension disable jupyter_server_ydoc` "
+            "(or `pip uninstall jupyter-collaboration jupyter-server-ydoc`)."
+        )
 
     def _make_store(self, os_path: str | None, doc_type: str) -> HistoryStore:
         if not self.history_enabled or os_path is None or not os.path.isdir(os.path.dirname(os_path) or "."):

@@ -8,13 +8,21 @@
  *   `@jupyter/docprovider-extension:websocket-provider-document-factory`.
  * - `connection-lost`: losing the server shows in the status bar instead of a
  *   modal dialog; replaces `@jupyterlab/hub-extension:connectionlost`.
- * - `status`: the status bar item `#jp-crdt-status`; saving a document while
- *   offline (toolbar, File menu, Accel S) shows a note instead of JupyterLab's
- *   save error dialog, and saves once the connection is back.
+ * - `status`: the sync status item `#jp-crdt-status`: in the status bar, or,
+ *   where there is none (Jupyter Notebook 7), beside the menu bar, with a
+ *   notification when the server is lost and when it is back.
+ * - `offline-save`: saving a document while offline (toolbar, File menu,
+ *   Accel S) shows a note instead of JupyterLab's save error dialog, and saves
+ *   once the connection is back.
  * - `read-only`: documents the server says are read-only open read-only.
  * - `active-cell`: a collaborator's change to a notebook's cells never moves
  *   the user's active cell or editor focus (see `activecell.ts`).
  * - `history`: the history side panel `#jp-crdt-history` and `crdt:open-history`.
+ *
+ * All of them step aside (the module exports none) unless the page config
+ * says our server extension is running (`jupyterCrdt: "true"`, set by its
+ * page config hook, which also disables the plugins ours replace): without
+ * it, their requests would 404 and the reference's plugins do the work.
  */
 import { IDocumentProviderFactory } from '@jupyter/docprovider';
 import { YNotebook } from '@jupyter/ydoc';
@@ -25,7 +33,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
-import { URLExt } from '@jupyterlab/coreutils';
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
@@ -36,6 +44,7 @@ import { Widget } from '@lumino/widgets';
 import { ActiveCellKeeper } from './activecell';
 import { HistoryPanel, IHistoryTarget } from './historypanel';
 import { saveOfflineThroughRoom } from './offlinesave';
+import { noticeConnection, warmUpToasts } from './connectionnotice';
 import { CrdtDocumentProvider } from './provider';
 import { showReadOnly } from './readonly';
 import { STATUS_ITEM_ID, SyncStatusItem } from './statusitem';
@@ -48,6 +57,8 @@ export { CrdtDocumentProvider } from './provider';
 export const OPEN_HISTORY_COMMAND = 'crdt:open-history';
 /** JupyterLab's save (`docmanager:save`), which is offline-safe for our documents. */
 export const SAVE_COMMAND = 'crdt:save';
+/** The page-config option our server extension sets: it is running, our plugins may start. */
+export const PAGE_CONFIG_FLAG = 'jupyterCrdt';
 /** Longest wait between two checks that a lost server is back. */
 const MAX_PROBE_DELAY_MS = 10000;
 
@@ -125,7 +136,7 @@ const documentProviderPlugin: JupyterFrontEndPlugin<IDocumentProviderFactory> = 
 
 const connectionLostPlugin: JupyterFrontEndPlugin<IConnectionLost> = {
   id: 'jupyter-crdt:connection-lost',
-  description: 'Shows a lost server in the status bar; never a dialog that stops typing.',
+  description: 'Shows a lost server in the sync status; never a dialog that stops typing.',
   autoStart: true,
   requires: [ICrdtSync],
   provides: IConnectionLost,
@@ -164,19 +175,41 @@ const connectionLostPlugin: JupyterFrontEndPlugin<IConnectionLost> = {
 
 const statusPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-crdt:status',
-  description: 'Status bar item: connected, offline or syncing, and edits not yet stored.',
+  description:
+    'The sync status (connected, offline or syncing, edits not yet stored): in the status bar, or ' +
+    'beside the menu bar with notifications where there is no status bar (Jupyter Notebook 7).',
   autoStart: true,
-  requires: [ICrdtSync, IStatusBar],
-  activate: (app: JupyterFrontEnd, sync: ICrdtSync, statusBar: IStatusBar) => {
+  requires: [ICrdtSync],
+  optional: [IStatusBar],
+  activate: (app: JupyterFrontEnd, sync: ICrdtSync, statusBar: IStatusBar | null) => {
     const item = new SyncStatusItem(
       sync,
       () => currentDocument(app)?.context.model.sharedModel ?? null
     );
     app.shell.currentChanged?.connect(() => item.update());
-    statusBar.registerStatusItem(STATUS_ITEM_ID, { item, align: 'left', rank: 5 });
+    if (statusBar) {
+      statusBar.registerStatusItem(STATUS_ITEM_ID, { item, align: 'left', rank: 5 });
+      return;
+    }
+    // No status bar: the item goes beside the menu bar (Notebook 7 keeps its kernel status there),
+    // and losing the server, which nothing else would show, also makes a notification.
+    item.addClass('jp-crdt-mod-menu');
+    app.shell.add(item, 'menu', { rank: 10005 });
+    void app.restored.then(() => warmUpToasts());
+    noticeConnection(sync);
+  }
+};
 
+const offlineSavePlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-crdt:offline-save',
+  description: 'Saving a document while offline waits for the connection instead of failing.',
+  autoStart: true,
+  requires: [ICrdtSync],
+  activate: (app: JupyterFrontEnd, sync: ICrdtSync) => {
     // Every save of our documents (toolbar, File menu, Accel S, autosave) is offline-safe: no error
-    // dialog while the server is away; the save happens once it is back.
+    // dialog while the server is away; the save happens once it is back. Its notification needs the
+    // toast library loaded while the server still answers.
+    void app.restored.then(() => warmUpToasts());
     followDocuments(app, sync, (widget, provider) =>
       saveOfflineThroughRoom(
         widget.context,
@@ -308,9 +341,27 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   documentProviderPlugin,
   connectionLostPlugin,
   statusPlugin,
+  offlineSavePlugin,
   readOnlyPlugin,
   activeCellPlugin,
   historyPlugin
 ];
 
-export default plugins;
+/**
+ * Whether our server extension runs behind this page: it says so in the page config. Without it
+ * (not enabled, or it refused to load beside jupyter-collaboration), our plugins would take over the
+ * documents' connections and talk to routes that do not exist; none of them is registered then, so
+ * the plugins JupyterLab would otherwise use (the reference's provider) keep working.
+ */
+function serverExtensionRuns(): boolean {
+  return PageConfig.getOption(PAGE_CONFIG_FLAG) === 'true';
+}
+
+if (!serverExtensionRuns()) {
+  console.info(
+    'jupyter-crdt: the jupyter_crdt server extension is not running here (no ' +
+      `"${PAGE_CONFIG_FLAG}" in the page config); its JupyterLab plugins stay off.`
+  );
+}
+
+export default serverExtensionRuns() ? plugins : [];

@@ -35,11 +35,17 @@ class LabServer(JupyterServer):
                 # No server token: the page config must not hand every browser one shared identity.
                 "--IdentityProvider.token=",
                 "--LabApp.expose_app_in_browser=True",
+                "--JupyterNotebookApp.expose_app_in_browser=True",
                 "--LabApp.news_url=None",
             ],
             **settings,
         )
         self.labextension = self._link_labextension()
+        if self.labextension is not None:
+            # Inside a virtual env, jupyter_core puts the env's folders before the user's data folder
+            # (JUPYTER_PREFER_ENV_PATH), so an installed copy would win over the link; an extra path
+            # comes before both, for JupyterLab and Notebook 7 (both LabServerApps).
+            self.extra_args.append(f"--LabServerApp.extra_labextensions_path={self.labextension.parent}")
         labconfig = home / "config" / "labconfig"
         labconfig.mkdir(parents=True, exist_ok=True)
         disabled = {name: True for name in DISABLED_PLUGINS}
@@ -47,7 +53,7 @@ class LabServer(JupyterServer):
 
     def _link_labextension(self) -> Path | None:
         """Serve the working tree's build of our JupyterLab extension, as `jupyter labextension
-        develop` would: linked into this server's own data folder (first on JupyterLab's search
+        develop` would: linked into this server's own data folder (put first on JupyterLab's search
         path), so the pages test this checkout's extension whatever else is installed."""
         if not (BUILT_LABEXTENSION / "package.json").is_file():
             return None

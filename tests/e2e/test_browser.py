@@ -322,7 +322,46 @@ def test_saving_offline_opens_no_dialog(lab: LabServer) -> None:
     assert result["dialogsAfterToolbar"] == [] and result["dialogsAfterMenu"] == [], result
     assert result["dialogs"] == [], "a dialog opened while offline"
     assert "saves when back online" in result["statusWhileWaiting"], result["statusWhileWaiting"]
+    notes = [toast["text"] for toast in result["toasts"] if "saved when the connection" in toast["text"]]
+    assert len(notes) == 1, result["toasts"]
+    assert not any("preparing" in toast["text"] for toast in result["toasts"]), "the warm-up showed"
     assert result["typed"] not in result["whileCut"][0]["source"], "bob was really cut off"
     expected = [("only", "x = 1" + result["typed"])]
+    assert [(c["id"], c["source"]) for c in result["cells"]] == expected
+    wait_saved(lab, notebook, lambda cells: [(c["id"], c["source"]) for c in cells] == expected)
+
+
+def test_notebook7_coedit_offline_and_history(lab: LabServer) -> None:
+    """11. Jupyter Notebook 7 (no status bar): alice and bob co-edit in its notebook page; the sync
+    status shows beside the menu bar; bob's cut connection is shown (status and a notification), his
+    offline edit and save wait without a dialog and merge when he is back (told so); the history panel
+    lists both users' changes."""
+    pytest.importorskip("notebook", reason="Jupyter Notebook 7 (the test extra) is not installed")
+    if lab.labextension is None:
+        missing("jupyter_crdt/labextension is not built (pip install -e . builds it)")
+    notebook = write_notebook(lab, "notebook7.ipynb", [code_cell("first", "x = 1"),
+                                                       code_cell("second", "y = 2")])
+    result = scenario(lab, "notebook7", notebook)
+
+    assert all("/notebooks/notebook7.ipynb" in url for url in result["urls"].values()), result["urls"]
+    for user, shown in result["shown"].items():
+        assert shown is not None and shown["visible"], f"{user} sees no sync status: {shown}"
+        assert shown["state"] == "connected" and shown["text"].startswith("Connected"), (user, shown)
+        assert not shown["statusBar"], "this is Notebook 7's page, which has no status bar"
+    typed = result["typed"]
+    assert [c["source"] for c in result["live"]] == ["x = 1" + typed["live"]["alice"],
+                                                    "y = 2" + typed["live"]["bob"]]
+    assert result["offline"]["state"] == "offline" and "saves when back online" in result["offline"]["text"]
+    assert result["dialogsWhileCut"] == [] and result["dialogs"] == [], "a dialog opened"
+    assert typed["offline"]["bob"] not in result["whileCut"]["alice"][1]["source"], "bob was really cut off"
+    assert typed["offline"]["alice"] not in result["whileCut"]["bob"][0]["source"], "bob was really cut off"
+    types = [toast["type"] for toast in result["toasts"]]
+    assert types.count("warning") == 1 and "success" in types, result["toasts"]
+    assert not any("preparing" in toast["text"] for toast in result["toasts"]), "the warm-up showed"
+    states = [entry["state"] for entry in result["statusLog"]]
+    assert "offline" in states and states[-1] == "connected", result["statusLog"]
+    assert {"alice", "bob"} <= set(result["historyAuthors"]), result["historyAuthors"]
+    expected = [("first", "x = 1" + typed["live"]["alice"] + typed["offline"]["alice"]),
+                ("second", "y = 2" + typed["live"]["bob"] + typed["offline"]["bob"])]
     assert [(c["id"], c["source"]) for c in result["cells"]] == expected
     wait_saved(lab, notebook, lambda cells: [(c["id"], c["source"]) for c in cells] == expected)

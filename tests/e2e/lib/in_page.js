@@ -75,6 +75,35 @@ window.e2e = {
     return cursors;
   },
   /**
+   * Start recording the notifications (JupyterLab's toasts, `.jp-Notification-Toast-*`) this page
+   * shows: every distinct {type, text} goes to window.e2e.toastLog, so one that closes by itself, or
+   * one whose text and type change in place, is not missed. Hidden ones are not recorded.
+   */
+  watchToasts() {
+    if (this.toastLog) {
+      return true; // already recording (since the page loaded, see User.open's watchToasts)
+    }
+    this.toastLog = [];
+    const record = () => {
+      for (const toast of document.querySelectorAll('.Toastify__toast[class*="jp-Notification-Toast-"]')) {
+        if (getComputedStyle(toast).visibility === 'hidden') {
+          continue; // not shown to the user
+        }
+        // Toastify's type class follows updates in place (JupyterLab's class keeps the first type).
+        const type = Array.from(toast.classList).map(name => name.match(/^Toastify__toast--(\w+)$/))
+          .find(match => match);
+        const text = toast.innerText.trim();
+        if (type && !this.toastLog.some(seen => seen.type === type[1] && seen.text === text)) {
+          this.toastLog.push({ type: type[1], text });
+        }
+      }
+    };
+    record();
+    new MutationObserver(record).observe(document.body,
+      { childList: true, subtree: true, attributes: true, attributeFilter: ['class'], characterData: true });
+    return true;
+  },
+  /**
    * Start recording what our extension's status bar item (#jp-crdt-status) shows: every distinct
    * {state, pending} goes to window.e2e.statusLog. Returns false while the item is not there.
    */
@@ -135,3 +164,8 @@ window.e2e = {
     return panel.content.activeCellIndex;
   },
 };
+
+// Record the notifications from the start (User.open's `watchToasts` sets the flag).
+if (window.e2eWatchToastsFromStart) {
+  document.addEventListener('DOMContentLoaded', () => window.e2e.watchToasts());
+}

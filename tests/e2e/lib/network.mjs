@@ -43,15 +43,16 @@ export async function cuttableConnection(context) {
 }
 
 /**
- * alice and bob open `path`, bob's connection routed so the test can cut it; both have their kernel and
- * bob's status item says connected with nothing pending. Returns {alice, bob, bobLink}.
+ * alice and bob open `path` (in `app`, with `watchToasts`, see User.open), bob's connection routed so the test can cut it;
+ * both have their kernel and bob's status item says connected with nothing pending.
+ * Returns {alice, bob, bobLink}.
  */
-export async function openWithCuttableBob(browser, { baseUrl, path }) {
+export async function openWithCuttableBob(browser, { baseUrl, path, app, watchToasts }) {
   let bobLink = null;
   const [alice, bob] = await Promise.all([
-    User.open(browser, { name: 'alice', baseUrl, path }),
+    User.open(browser, { name: 'alice', baseUrl, path, app, watchToasts }),
     User.open(browser, {
-      name: 'bob', baseUrl, path,
+      name: 'bob', baseUrl, path, app, watchToasts,
       beforeOpen: async context => { bobLink = await cuttableConnection(context); },
     }),
   ]);

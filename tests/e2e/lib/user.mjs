@@ -16,12 +16,18 @@ export class User {
   /**
    * @param {import('playwright-core').Browser} browser
    * @param {{name: string, baseUrl: string, path: string, workspace: string, token: string,
-   *   beforeOpen: Function}} options
+   *   app: string, watchToasts: boolean, beforeOpen: Function}} options
    *   `token` logs in (default `user-NAME`; `reader-NAME` is a user who may only read, see users.py);
+   *   `app` is the application the notebook opens in: 'lab' (JupyterLab, default) or 'notebook'
+   *   (Jupyter Notebook 7's notebook page); `watchToasts` records the notifications shown from the
+   *   moment the page loads (see toastLog());
    *   `beforeOpen(context)` runs before the first page opens (to route its traffic, say).
    */
   static async open(browser, options) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    if (options.watchToasts) {
+      await context.addInitScript(() => { window.e2eWatchToastsFromStart = true; });
+    }
     await context.addInitScript({ content: IN_PAGE });
     if (options.beforeOpen) {
       await options.beforeOpen(context);
@@ -33,8 +39,9 @@ export class User {
     return user;
   }
 
-  constructor({ name, baseUrl, path, workspace, token }, context) {
+  constructor({ name, baseUrl, path, workspace, token, app }, context) {
     this.name = name;
+    this.app = app || 'lab';
     this.token = token || `user-${name}`;
     this.baseUrl = baseUrl;
     this.path = path;
@@ -48,6 +55,9 @@ export class User {
 
   get url() {
     const path = this.path.split('/').map(encodeURIComponent).join('/');
+    if (this.app === 'notebook') {
+      return `${this.baseUrl}/notebooks/${path}?token=${this.token}`;
+    }
     return `${this.baseUrl}/lab/workspaces/${this.workspace}/tree/${path}?token=${this.token}`;
   }
 
@@ -166,6 +176,29 @@ export class User {
     await dialog.locator('button.jp-mod-reject').click();
     await dialog.waitFor({ state: 'detached', timeout: TIMEOUT });
     return 'dialog';
+  }
+
+  /** Start recording the notifications this page shows (see in_page.js watchToasts), if it does not
+   * yet. */
+  async watchToasts() {
+    await this.page.evaluate(() => window.e2e.watchToasts());
+  }
+
+  /** What the notifications showed since recording started: [{type, text}], each distinct one once. */
+  toastLog() {
+    return this.page.evaluate(() => window.e2e.toastLog);
+  }
+
+  /** Wait until a notification of `type` (info, success, warning, error) whose text includes `text`
+   * was shown since watchToasts(). */
+  async waitToast(type, text) {
+    try {
+      await this.waitUntil(([type, text]) => window.e2e.toastLog.some(
+        toast => toast.type === type && toast.text.includes(text)), [type, text],
+      `a ${type} notification saying "${text}" on ${this.name}'s page`);
+    } catch (error) {
+      throw new Error(`${error.message}; it showed: ${JSON.stringify(await this.toastLog())}`);
+    }
   }
 
   /** Start recording the sync status item (see in_page.js watchStatus); waits for the item. */

@@ -1,8 +1,8 @@
 // Scenario 10: bob's connection is cut; he edits a cell and saves the way people do: the notebook
 // toolbar's Save button, File > Save Notebook, then Accel S. JupyterLab alone answers each with a modal
 // "File Save Error" dialog (it cannot ask the server about the file); with our extension, bob's status
-// bar says the save waits for the connection, no dialog opens, and once the connection is back the
-// notebook is saved with his offline edit.
+// bar says the save waits for the connection (and a notification), no dialog opens, and once the
+// connection is back the notebook is saved with his offline edit.
 import { openWithCuttableBob } from '../lib/network.mjs';
 import { waitConverged } from '../lib/user.mjs';
 
@@ -18,7 +18,12 @@ function waitSaveWaiting(user, waiting) {
 
 export async function run({ browser, config }) {
   const { baseUrl, path: notebook } = config;
-  const { alice, bob, bobLink } = await openWithCuttableBob(browser, { baseUrl, path: notebook });
+  const { alice, bob, bobLink } = await openWithCuttableBob(browser,
+    { baseUrl, path: notebook, watchToasts: true });
+  // Our extension loads JupyterLab's toast library while the server answers (a page that first needs
+  // it during the outage could show no notification): wait for it, so the cut below cannot come first.
+  await bob.waitUntil(() => document.getElementById('react-toastify-container') !== null &&
+    !document.body.classList.contains('jp-crdt-mod-warmingToasts'), null, 'the notifications to be ready');
   const typed = ' # bob edited this offline';
 
   await bobLink.cut();
@@ -33,6 +38,7 @@ export async function run({ browser, config }) {
   const statusWhileWaiting = await bob.page.evaluate(
     () => document.getElementById('jp-crdt-status').innerText);
   const dialogsAfterToolbar = await bob.dialogs();
+  await bob.waitToast('info', 'saved when the connection is back');
 
   // File > Save Notebook (a modal dialog left by the toolbar's save would stop these clicks).
   await bob.page.locator('.lm-MenuBar-item', { hasText: 'File' }).click();
@@ -48,6 +54,7 @@ export async function run({ browser, config }) {
   await waitSaveWaiting(bob, false);
   await bob.waitStatus('connected', 0, 0);
   const dialogs = await bob.dialogs();
+  const toasts = await bob.toastLog();
   await Promise.all([alice.close(), bob.close()]);
-  return { typed, statusWhileWaiting, dialogsAfterToolbar, dialogsAfterMenu, dialogs, whileCut, cells };
+  return { typed, toasts, statusWhileWaiting, dialogsAfterToolbar, dialogsAfterMenu, dialogs, whileCut, cells };
 }

@@ -45,6 +45,7 @@ class JupyterServer:
         }
         self.settings.update(settings)
         self.proc: subprocess.Popen | None = None
+        self.python = sys.executable  # another environment's Python runs the server in that environment
         self.port = 0
         self.log_path = home / "server.log"
 
@@ -80,7 +81,7 @@ class JupyterServer:
             "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]),
         })
         args = [
-            sys.executable, "-m", "jupyter_server",
+            self.python, "-m", "jupyter_server",
             "--no-browser",
             "--allow-root",
             f"--ServerApp.port={self.port}",

@@ -135,20 +135,3 @@ def test_file_not_writable_on_disk_is_read_only(server, unique_name):
         run(main())
     finally:
         os.chmod(target, 0o644)
-
-
-def test_refuses_to_run_beside_jupyter_server_ydoc(tmp_path):
-    """Both would serve /api/collaboration: with jupyter_server_ydoc enabled, ours stays out, saying why."""
-    from .server import JupyterServer
-
-    enabled = '{"jupyter_crdt": True, "jupyter_server_fileid": True, "jupyter_server_ydoc": True}'
-    srv = JupyterServer(tmp_path / "home", extra_args=[f"--ServerApp.jpserver_extensions={enabled}"])
-    (srv.root / "a.txt").write_text("a")
-    srv.start()
-    try:
-        code, _ = srv.request("PUT", "/api/collaboration/session/a.txt", {"format": "text", "type": "file"})
-        assert code == 404
-        log = srv.log()
-        assert "jupyter_server_ydoc" in log and "disable one of them" in log
-    finally:
-        srv.stop()
