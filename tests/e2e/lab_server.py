@@ -36,6 +36,9 @@ class LabServer(JupyterServer):
                 "--IdentityProvider.token=",
                 "--LabApp.expose_app_in_browser=True",
                 "--LabApp.news_url=None",
+                # Searched before the data paths, which in a virtualenv start with the env's own
+                # share/jupyter (jupyter_core prefers env paths there), where an installed build may be.
+                f"--LabApp.extra_labextensions_path={home / 'data' / 'labextensions'}",
             ],
             **settings,
         )
@@ -47,8 +50,9 @@ class LabServer(JupyterServer):
 
     def _link_labextension(self) -> Path | None:
         """Serve the working tree's build of our JupyterLab extension, as `jupyter labextension
-        develop` would: linked into this server's own data folder (first on JupyterLab's search
-        path), so the pages test this checkout's extension whatever else is installed."""
+        develop` would: linked into this server's own data folder, which is also given as
+        `extra_labextensions_path` (first on JupyterLab's search path), so the pages test this
+        checkout's extension whatever else is installed."""
         if not (BUILT_LABEXTENSION / "package.json").is_file():
             return None
         name = json.loads((BUILT_LABEXTENSION / "package.json").read_text())["name"]
