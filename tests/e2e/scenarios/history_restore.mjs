@@ -94,6 +94,13 @@ export async function run({ browser, config }) {
     throw new Error(`${error.message}\npanel message: ${JSON.stringify(await message.innerText())}\n` +
       `listed: ${JSON.stringify(listed)}\nnow listed: ${JSON.stringify(await rows(alice))}`);
   }
+  // Restoring it again changes nothing, and the panel says so rather than seeming to do nothing.
+  await restore.click();
+  const againMessage = await waitFor(() => message.innerText(),
+    text => text.startsWith('Nothing to restore'), 'the message of a restore that changed nothing');
   await Promise.all([alice.close(), bob.close()]);
-  return { before, typed, listed, target, versionCells, failedMessage, failedShown, restoredMessage, restored };
+  return {
+    before, typed, listed, target, versionCells, failedMessage, failedShown, restoredMessage, restored,
+    againMessage
+  };
 }
