@@ -32,6 +32,18 @@ PROBE_TIMEOUT = 3.0
 REQUEST_TIMEOUT = 60.0
 
 
+class Token(str):
+    """A server's token: a ``str`` (sent as is) whose ``repr`` hides it.
+
+    Reprs end up in tracebacks (IPython's verbose mode shows the values on the failing line), and a
+    kernel's tracebacks end up in shared notebook outputs and their history: the token must not."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<token hidden>'" if self else "''"
+
+
 class ServerError(Exception):
     """A request to the server failed: ``status`` (0 when it could not be reached) and its message."""
 
@@ -46,8 +58,12 @@ class ServerInfo:
     """A running Jupyter server, as its runtime information file describes it."""
 
     url: str  # with the base URL and a trailing slash
-    token: str
+    token: Token = field(repr=False)  # never in a repr: see Token
     root_dir: Path
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.token, Token):  # whoever built it, the token's repr stays hidden
+            object.__setattr__(self, "token", Token(self.token))
 
     @property
     def ws_url(self) -> str:
@@ -134,7 +150,7 @@ def running_servers() -> list[ServerInfo]:
                 continue
             if not url.endswith("/"):
                 url += "/"
-            out.append(ServerInfo(url, str(info.get("token") or ""), Path(info.get("root_dir") or "/")))
+            out.append(ServerInfo(url, Token(info.get("token") or ""), Path(info.get("root_dir") or "/")))
     except OSError:
         return []
     return out
@@ -209,7 +225,11 @@ def find_session(user_ns: Mapping[str, Any] | None = None, notebook: str | None 
     local = Path(hint)
     if local.is_absolute() or local.exists():
         session.local_path = local.resolve()
-    if not servers:
+    if not local.exists() and not any((server.root_dir / hint).exists() for server in servers):
+        # The file itself is missing: say so, rather than blame a server for not serving it.
+        where = " or under a running Jupyter server's root" if servers else ""
+        session.offline_reason = f"no notebook at {hint} (no such file in {Path.cwd()}{where})"
+    elif not servers:
         session.offline_reason = "no Jupyter server is running for this kernel (no server information found)"
     else:
         session.offline_reason = (f"no running Jupyter server serving {hint} answered "
@@ -217,4 +237,5 @@ def find_session(user_ns: Mapping[str, Any] | None = None, notebook: str | None 
     return session
 
 
-__all__ = ["KernelSession", "ServerError", "ServerInfo", "find_session", "notebook_hint", "running_servers"]
+__all__ = ["KernelSession", "ServerError", "ServerInfo", "Token", "find_session", "notebook_hint",
+           "running_servers"]

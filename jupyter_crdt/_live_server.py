@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ._kernel_session import Token
+
 __all__ = ["LiveServer", "LiveServerError", "find_server", "lock_holders"]
 
 _TIMEOUT = 120.0
@@ -33,7 +35,7 @@ class LiveServer:
 
     def __init__(self, url: str, token: str, path: str, pid: int | None = None) -> None:
         self.url = url if url.endswith("/") else url + "/"
-        self.token = token
+        self.token = Token(token)  # its repr is hidden (tracebacks show reprs)
         self.path = path
         self.pid = pid
 

@@ -594,11 +594,15 @@ class CrdtApiHandler(_ManagedHandler):
                 seq = int(body["seq"])
             except (KeyError, TypeError, ValueError):
                 raise web.HTTPError(400, "expected {\"seq\": N}") from None
+            before = room.model.digest(room.model.export(room.doc))
             try:
                 room.restore(seq, _author(self))
             except ValueError:
                 raise web.HTTPError(404, f"no change {seq} (see /api/crdt/log for the changes)") from None
-            self.finish(json.dumps({"status": "restored", "seq": seq, "branch": room.branch}))
+            # False: the document already was that version, so nothing happened (the panel says so)
+            changed = room.model.digest(room.model.export(room.doc)) != before
+            self.finish(json.dumps({"status": "restored", "seq": seq, "branch": room.branch,
+                                    "changed": changed}))
         else:
             raise web.HTTPError(404, f"unknown endpoint {what!r}")
 

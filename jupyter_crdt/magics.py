@@ -46,6 +46,8 @@ BOOKKEEPING = "bookkeeping only"
 _BRANCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HASH = re.compile(r"^[0-9a-fA-F]{4,}$")
 _TILDE = re.compile(r"^(HEAD|@)~(\d*)$")
+#: Variable names `%crdt share` refuses without --force: shared values are kept in the history.
+_SECRET_NAME = re.compile(r"key|token|secret|password", re.IGNORECASE)
 
 
 # -- the parser ----------------------------------------------------------------------------------------
@@ -103,9 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name", metavar="NAME")
     sp = add("merge-file", "merge an offline copy of this notebook (with or without history) into it")
     sp.add_argument("path", metavar="PATH")
-    sp = add("share", "share the variable NAME's value with every collaborator's kernel")
+    sp = add("share", "share the variable NAME's value with every collaborator's kernel. The value is "
+             "stored in the notebook's history (the .NAME.ipynb.crdt sidecar, often committed with the "
+             "notebook): never share a secret. Names that look like one (containing key, token, secret "
+             "or password) are refused unless --force")
     sp.add_argument("name", metavar="NAME")
     sp.add_argument("--text", action="store_true", help="share it as a collaborative text")
+    sp.add_argument("--force", action="store_true",
+                    help="share it even if its name looks like a secret's (it is kept in the history)")
     sp = add("get", "the value shared as NAME (and keep the variable NAME in step with it)")
     sp.add_argument("name", metavar="NAME")
     return p
@@ -207,9 +214,14 @@ class CrdtMagics(Magics):
     def session(self, args: argparse.Namespace) -> KernelSession:
         """This kernel's notebook and server (``--notebook`` overrides; an offline session is retried)."""
         if args.notebook:
+            # The notebook asked for, never the one a cached (maybe failed) lookup found instead; the
+            # cached session only when it is that notebook on the same server (it knows the branch).
             found = find_session(self.shell.user_ns, notebook=args.notebook)
-            if self._session is None or self._session.local_path != found.local_path:
-                return found
+            cached = self._session
+            if (cached is not None and cached.online and found.online and cached.server == found.server
+                    and cached.api_path == found.api_path):
+                return cached
+            return found
         if self._session is None or not self._session.online:
             branch = self._session.branch if self._session is not None else MAIN
             self._session = find_session(self.shell.user_ns)
@@ -656,6 +668,9 @@ class CrdtMagics(Magics):
     # -- shared values -------------------------------------------------------------------------
 
     def _cmd_share(self, args: argparse.Namespace) -> None:
+        if _SECRET_NAME.search(args.name) and not args.force:
+            _fail("share", f"{args.name!r} looks like a secret's name, and shared values are stored in the "
+                  "notebook's history (which is often committed); pass --force to share it anyway")
         s = self.session(args)
         self._need_server(args, s, "sharing values (they live in the live notebook's document)")
         if args.name not in self.shell.user_ns:

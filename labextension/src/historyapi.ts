@@ -81,14 +81,21 @@ export async function fetchDiff(
   return body.cells;
 }
 
+/** What a restore did. */
+export interface IRestored {
+  /** False when the document already was that version (nothing changed); absent from older servers. */
+  changed?: boolean;
+}
+
 /** Make the document what it was after change `seq` (a new change; nothing is lost). */
 export async function restoreVersion(
   settings: ServerConnection.ISettings,
   path: string,
   seq: number
-): Promise<void> {
-  await request<unknown>(settings, 'restore', path, '', {
+): Promise<IRestored> {
+  const body = await request<IRestored | null>(settings, 'restore', path, '', {
     method: 'POST',
     body: JSON.stringify({ seq })
   });
+  return body ?? {};
 }

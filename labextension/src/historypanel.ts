@@ -4,7 +4,8 @@
  *
  * DOM hooks: the panel has id `jp-crdt-history`; each change row is
  * `.jp-crdt-change[data-seq][data-author]` (`.jp-mod-selected` when chosen),
- * the restore button `.jp-crdt-restore[data-seq]`, the refresh button
+ * the restore button `.jp-crdt-restore[data-seq]`, the message line
+ * `.jp-crdt-History-message` (`.jp-mod-error` for a failure), the refresh button
  * `.jp-crdt-refresh`, the selected version `.jp-crdt-version` and the diff
  * `.jp-crdt-diff` (one `.jp-crdt-diff-cell[data-status]` per cell).
  */
@@ -76,6 +77,8 @@ export class HistoryPanel extends Widget {
       this._changes = [];
       this._selected = null;
       this._details.replaceChildren();
+      this._setMessage(''); // it was about the other document
+      this._loadFailed = false;
       void this.refresh();
     }
   }
@@ -109,9 +112,13 @@ export class HistoryPanel extends Widget {
         return; // the panel moved on meanwhile
       }
       this._changes = changes;
-      this._setMessage('');
+      if (this._loadFailed) {
+        this._setMessage(''); // loading works again; what a restore said stays until the next one
+        this._loadFailed = false;
+      }
     } catch (error) {
-      this._setMessage(`Could not load the history: ${(error as Error).message}`);
+      this._setMessage(`Could not load the history: ${(error as Error).message}`, true);
+      this._loadFailed = true;
     }
     this._render();
   }
@@ -217,12 +224,19 @@ export class HistoryPanel extends Widget {
     button.disabled = target.readOnly;
     button.addEventListener('click', async () => {
       button.disabled = true;
+      this._loadFailed = false;
+      this._setMessage(`Restoring the version after change #${seq}…`);
       try {
-        await restoreVersion(this._settings, target.path, seq);
-        this._setMessage(`Restored the version after change #${seq}.`);
+        const restored = await restoreVersion(this._settings, target.path, seq);
+        // A restore that changes nothing says so: a silent no-op looks like a restore that failed.
+        this._setMessage(
+          restored.changed === false
+            ? `Nothing to restore: the document already is what it was after change #${seq}.`
+            : `Restored the version after change #${seq}.`
+        );
         await this.refresh();
       } catch (error) {
-        this._setMessage(`Restore failed: ${(error as Error).message}`);
+        this._setMessage(`Restore of change #${seq} failed: ${(error as Error).message}`, true);
       } finally {
         button.disabled = target.readOnly;
       }
@@ -295,9 +309,12 @@ export class HistoryPanel extends Widget {
     return section;
   }
 
-  private _setMessage(text: string): void {
+  /** Show `text` above the list (an error stands out, and is announced to screen readers). */
+  private _setMessage(text: string, error = false): void {
     this._message.textContent = text;
     this._message.hidden = !text;
+    this._message.classList.toggle('jp-mod-error', error);
+    this._message.setAttribute('role', error ? 'alert' : 'status');
   }
 
   private _paragraph(text: string): HTMLElement {
@@ -316,6 +333,7 @@ export class HistoryPanel extends Widget {
   private _changes: IChange[] = [];
   private _selected: number | null = null;
   private _refreshTimer: number | null = null;
+  private _loadFailed = false;
   private _title = document.createElement('div');
   private _message = document.createElement('div');
   private _list = document.createElement('ol');

@@ -33,7 +33,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
-import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+import { PageConfig } from '@jupyterlab/coreutils';
 import { DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
@@ -45,6 +45,7 @@ import { ActiveCellKeeper } from './activecell';
 import { HistoryPanel, IHistoryTarget } from './historypanel';
 import { saveOfflineThroughRoom } from './offlinesave';
 import { noticeConnection, warmUpToasts } from './connectionnotice';
+import { probeUntilReachable, serverAnswers } from './probe';
 import { CrdtDocumentProvider } from './provider';
 import { showReadOnly } from './readonly';
 import { STATUS_ITEM_ID, SyncStatusItem } from './statusitem';
@@ -59,8 +60,6 @@ export const OPEN_HISTORY_COMMAND = 'crdt:open-history';
 export const SAVE_COMMAND = 'crdt:save';
 /** The page-config option our server extension sets: it is running, our plugins may start. */
 export const PAGE_CONFIG_FLAG = 'jupyterCrdt';
-/** Longest wait between two checks that a lost server is back. */
-const MAX_PROBE_DELAY_MS = 10000;
 
 /** The document widget in the main area, if the current widget is one. */
 function currentDocument(app: JupyterFrontEnd): DocumentWidget | null {
@@ -143,23 +142,16 @@ const connectionLostPlugin: JupyterFrontEndPlugin<IConnectionLost> = {
   activate: (app: JupyterFrontEnd, sync: ICrdtSync): IConnectionLost => {
     const state = sync as CrdtSync;
     let probing = false;
-    // Ask the server until it answers; the status bar says offline meanwhile.
+    // Ask the server until it answers, backing off on any failure (src/probe.ts); the status bar says
+    // offline meanwhile.
     const probe = async (settings: ServerConnection.ISettings) => {
-      let delay = 1000;
-      while (!state.serverReachable) {
-        await new Promise(resolve => setTimeout(resolve, delay));
-        try {
-          const response = await ServerConnection.makeRequest(
-            URLExt.join(settings.baseUrl, 'api/status'),
-            {},
-            settings
-          );
-          if (response.ok) {
-            state.serverReachable = true;
-          }
-        } catch {
-          delay = Math.min(delay * 2, MAX_PROBE_DELAY_MS);
-        }
+      if (
+        await probeUntilReachable({
+          check: () => serverAnswers(settings),
+          stop: () => state.serverReachable
+        })
+      ) {
+        state.serverReachable = true;
       }
       probing = false;
     };

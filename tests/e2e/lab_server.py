@@ -53,8 +53,9 @@ class LabServer(JupyterServer):
 
     def _link_labextension(self) -> Path | None:
         """Serve the working tree's build of our JupyterLab extension, as `jupyter labextension
-        develop` would: linked into this server's own data folder (put first on JupyterLab's search
-        path), so the pages test this checkout's extension whatever else is installed."""
+        develop` would: linked into this server's own data folder, which is also given as
+        `extra_labextensions_path` (see ``__init__``), so the pages test this
+        checkout's extension whatever else is installed."""
         if not (BUILT_LABEXTENSION / "package.json").is_file():
             return None
         name = json.loads((BUILT_LABEXTENSION / "package.json").read_text())["name"]

@@ -209,7 +209,9 @@ def test_server_restart_with_pages_open(lab: LabServer) -> None:
 
 def test_history_panel_and_restore(lab: LabServer) -> None:
     """7. The history panel lists both users' changes; restoring an earlier version (the one after
-    alice's change, before bob's) shows up for both users, and in the saved file."""
+    alice's change, before bob's) shows up for both users, and in the saved file. A restore that fails
+    (the server's answer replaced by a 500) says so in the panel, as an error; one that changes nothing
+    says that."""
     if lab.labextension is None:
         missing("jupyter_crdt/labextension is not built (pip install -e . builds it)")
     notebook = write_notebook(lab, "history.ipynb", [code_cell("only", "x = 1")])
@@ -219,6 +221,12 @@ def test_history_panel_and_restore(lab: LabServer) -> None:
     assert {"alice", "bob"} <= authors, result["listed"]
     assert result["target"]["author"] == "alice"
     assert [text.strip() for text in result["versionCells"]] == ["x = 1 + 1"]
+    seq = result["target"]["seq"]
+    assert result["failedMessage"] == f"Restore of change #{seq} failed: the disk is on fire"
+    assert result["failedShown"], "the failure is shown as an error"
+    assert result["restoredMessage"] == f"Restored the version after change #{seq}."
+    assert result["againMessage"] == ("Nothing to restore: the document already is what it was after "
+                                      f"change #{seq}.")
     assert [(c["id"], c["source"]) for c in result["restored"]] == [("only", "x = 1 + 1")]
     wait_saved(lab, notebook, lambda cells: [c["source"] for c in cells] == ["x = 1 + 1"])
 

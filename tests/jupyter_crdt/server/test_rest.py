@@ -137,9 +137,12 @@ def test_notebook_history_is_the_projects_sidecar(server, unique_name):
         assert authors[0] == "import" and "alice" in authors
         code, log = await http(server, "GET", f"/api/crdt/log/{path}")
         assert code == 200 and log["sessionId"] == a.session_info["sessionId"]
-        code, _ = await http(server, "POST", f"/api/crdt/restore/{path}", {"seq": 1})
-        assert code == 200
+        code, body = await http(server, "POST", f"/api/crdt/restore/{path}", {"seq": 1})
+        assert code == 200 and body["changed"] is True
         await wait_until(lambda: not cell_source(a.doc, "code-0").startswith("# alice"), what="restore")
+        # again: the document already is that version, and the answer says nothing changed
+        code, body = await http(server, "POST", f"/api/crdt/restore/{path}", {"seq": 1})
+        assert code == 200 and body["changed"] is False
         await a.close()
 
     run(main())
