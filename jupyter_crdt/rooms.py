@@ -22,7 +22,18 @@ peer answers a fresh step 1 (a probe) sent after it; from then on the peer is in
 
 Updates whose dependencies are missing are kept pending (as Yjs does). When one peer's pending
 updates pass :attr:`RoomSettings.pending_cap` bytes the room asks that peer for its whole state
-(a step 1 with an empty state vector) and reconciles it as above instead of closing it.
+(a step 1 with an empty state vector) and reconciles it as above instead of closing it. Pending
+updates of the whole room (also those left by peers that are gone) are capped too
+(:attr:`RoomSettings.room_pending_cap`): past it they are dropped and every connected peer that had
+some is reconciled the same way. Nothing dropped was acknowledged (an ack covers only what the
+document holds). Pending structs are the room's own business: what it sends its peers never includes
+them (a peer could not integrate them either; they are broadcast once their dependencies arrive).
+
+**Flow control.** The messages of one frame are handled one at a time; when a peer's outgoing bytes
+not yet written to its socket pass :data:`OUTGOING_LOW_WATER`, the room waits for them to drain before
+handling that peer's next message (and the websocket reads nothing more from it meanwhile). A peer
+whose outgoing bytes still pass :attr:`RoomSettings.outgoing_cap` (broadcasts keep coming while it
+does not read) is closed with code 1008 and a reason.
 
 **Permissions.** A read-only peer syncs and follows live; any update it sends is refused (not applied,
 broadcast or saved) and it is told so with ``{"type": "error", "code": "read_only"}`` on the JSON
@@ -77,6 +88,8 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_INVALID_DATA = 1007
 CLOSE_SERVER_ERROR = 4500
 CLOSE_GOING_AWAY = 1001
+#: A peer that does not read what it is sent (policy violation): see RoomSettings.outgoing_cap.
+CLOSE_NOT_READING = 1008
 
 #: The room JupyterLab's collaborators panel joins for server-wide presence (no document).
 GLOBAL_AWARENESS_ROOM = "JupyterLab:globalAwareness"
@@ -86,13 +99,22 @@ AUTHOR_DISK = "disk"
 AUTHOR_SERVER = "server"
 
 _EMPTY_UPDATE = b"\x00\x00"
+#: Outgoing bytes of a peer above which the room waits before handling its next message.
+OUTGOING_LOW_WATER = 1 << 20
+#: What one pending struct costs in memory beyond its bytes on the wire (measured: ~400 bytes for a
+#: 20-character string item): counted so that many tiny structs cannot hide under a byte cap.
+PENDING_STRUCT_COST = 384
 #: Origin of updates the history holds already (see :meth:`Room.apply_recorded`).
 _RECORDED = object()
 _EMPTY_STATE_VECTOR = b"\x00"
 
 
 class Peer(Protocol):
-    """One connection to a room (a websocket, or a test double)."""
+    """One connection to a room (a websocket, or a test double).
+
+    A peer may also have ``outgoing`` (bytes sent and not yet written to its socket) and an async
+    ``drained()`` (returns once they are below :data:`OUTGOING_LOW_WATER`, or the peer is closed): the
+    room then handles its messages with flow control (module docstring)."""
 
     author: str
     """Who edits through this connection (the identity provider's username)."""
@@ -118,6 +140,11 @@ class RoomSettings:
     """Seconds to gather appended updates before one flush (one sync of the journal, then the acks)."""
     pending_cap: int = 1 << 20
     """Bytes of one peer's pending updates before that peer is reconciled at content level."""
+    room_pending_cap: int = 16 << 20
+    """Bytes of pending updates in one room, whoever sent them, before they are dropped (and the
+    connected peers that sent some reconciled). Sizes as :func:`_pending_cost` counts them."""
+    outgoing_cap: int = 32 << 20
+    """Bytes queued for one connection and not yet written to its socket before it is closed (1008)."""
 
 
 def encode_json_message(message: dict) -> bytes:
@@ -211,6 +238,8 @@ class Room:
         self._save_task: asyncio.Task | None = None
         self._flush_task: asyncio.Task | None = None
         self._outbox: list[tuple[bytes, Any]] = []
+        self._pending_bytes = 0
+        """What the document's pending structs cost (:func:`_pending_cost`), whoever sent them."""
         """Updates accepted in this turn of the event loop, not yet broadcast (``_send_outbox``)."""
         self._flush_lock = asyncio.Lock()
         self._cleanup_handle: asyncio.TimerHandle | None = None
@@ -362,13 +391,22 @@ class Room:
         if not self.peers and not self.closed and not self.keep_loaded:
             self._schedule_cleanup()
 
-    def receive(self, peer: Peer, frame: bytes) -> None:
+    async def receive(self, peer: Peer, frame: bytes) -> None:
         """Handle one frame from ``peer``. Raises :class:`crdt.DecodeError` for malformed input
-        (nothing of a malformed frame is applied); the caller closes that connection."""
+        (nothing of a malformed frame is applied); the caller closes that connection.
+
+        Each message's replies are queued before the next message is handled; while the peer's
+        outgoing bytes pass :data:`OUTGOING_LOW_WATER`, this waits for them to drain (a frame of many
+        step 1 messages would otherwise queue a copy of the document per message)."""
         ps = self.peers.get(peer)
         if ps is None:
             return
+        drained = getattr(peer, "drained", None)
         for message in read_messages(frame):
+            if drained is not None and peer.outgoing > OUTGOING_LOW_WATER:  # type: ignore[attr-defined]
+                await drained()
+            if self.peers.get(peer) is not ps or self.closed:
+                return  # closed (or gone) meanwhile: the rest of its frame means nothing
             kind = message.kind
             if kind is MessageKind.SYNC_STEP1:
                 self._on_step1(ps, message.payload)
@@ -392,7 +430,7 @@ class Room:
         _check_state_vector(state_vector)
         ps.their_sv = state_vector
         if ps.phase == "live":
-            ps.peer.send(encode_sync_step2(self.doc.encode_state_as_update(state_vector)))
+            ps.peer.send(encode_sync_step2(_without_pending(self.doc, state_vector)))
         # Otherwise answered once the peer's own step 2 has been classified (see _on_step2).
 
     def _on_step2(self, ps: _PeerState, update: bytes) -> None:
@@ -442,7 +480,7 @@ class Room:
     def _go_live(self, ps: _PeerState) -> None:
         ps.phase = "live"
         sv = ps.their_sv
-        ps.peer.send(encode_sync_step2(self.doc.encode_state_as_update(sv)))
+        ps.peer.send(encode_sync_step2(_without_pending(self.doc, sv)))
 
     def _first_sync_read_only(self, ps: _PeerState, update: bytes) -> None:
         refs, _ = read_update(update)
@@ -455,7 +493,7 @@ class Room:
         elif update != _EMPTY_UPDATE and _has_content(refs):
             self._refuse(ps, update)
         ps.phase = "live"
-        ps.peer.send(encode_sync_step2(self.doc.encode_state_as_update(ps.their_sv)))
+        ps.peer.send(encode_sync_step2(_without_pending(self.doc, ps.their_sv)))
 
     def _foreign_clients(self, refs: dict[int, list]) -> set[int]:
         """The clients of a foreign document in ``refs`` (decoded structs), or the empty set.
@@ -513,21 +551,45 @@ class Room:
 
     def _apply_counting_pending(self, ps: _PeerState, update: bytes) -> None:
         before = _pending_size(self.doc)
+        if before == 0 and self._pending_bytes:
+            self._forget_pending()  # integrated or dropped since (a reconciliation drops them)
         self.doc.apply_update(update, origin=ps)
         after = _pending_size(self.doc)
         if after == 0:
-            ps.pending_bytes = 0
+            if self._pending_bytes:
+                self._forget_pending()
         elif after > before:
-            ps.pending_bytes += len(update)
+            cost = _pending_cost(update, after - before)
+            ps.pending_bytes += cost
+            self._pending_bytes += cost
             if ps.pending_bytes > self.settings.pending_cap:
-                self._ask_whole_state(ps)
+                self.log.warning("jupyter_crdt: %s: pending updates from %s passed the cap; reconciling",
+                                 self.room_id, ps.author)
+                self._drop_pending_and_reconcile()
+            elif self._pending_bytes > self.settings.room_pending_cap:
+                self.log.warning(
+                    "jupyter_crdt: %s: room-wide pending updates passed %d bytes (cap %d), left by peers "
+                    "whose missing updates never came; dropped (none was acknowledged), connected "
+                    "senders reconciled", self.room_id, self._pending_bytes, self.settings.room_pending_cap)
+                self._drop_pending_and_reconcile()
+
+    def _forget_pending(self) -> None:
+        self._pending_bytes = 0
+        for other in self.peers.values():
+            other.pending_bytes = 0
+
+    def _drop_pending_and_reconcile(self) -> None:
+        """Drop every pending struct; the connected peers that sent some are asked for their whole
+        state and reconciled (their pending edits come back that way); those gone lose only
+        updates that were never acknowledged."""
+        _drop_pending(self.doc)
+        senders = [p for p in self.peers.values() if p.pending_bytes and p.phase != "syncing"]
+        self._forget_pending()
+        for p in senders:
+            self._ask_whole_state(p)
 
     def _ask_whole_state(self, ps: _PeerState) -> None:
-        """Too much pending from this peer: drop the pending structs and reconcile the peer."""
-        self.log.warning("jupyter_crdt: %s: pending updates from %s passed the cap; reconciling",
-                         self.room_id, ps.author)
-        _drop_pending(self.doc)
-        ps.pending_bytes = 0
+        """Reconcile a peer whose pending structs were dropped: ask for its whole document."""
         ps.phase = "syncing"
         ps.view = None
         ps.their_sv = None
@@ -558,7 +620,7 @@ class Room:
         # ps.view stays the peer's own document as it was (without the step 2 below): updates the peer
         # made before applying that step 2 integrate into it, later ones do not (see _merge_through_view).
         ps.their_sv = ps.their_sv or view.encode_state_vector()
-        ps.peer.send(encode_sync_step2(self.doc.encode_state_as_update(ps.their_sv)))
+        ps.peer.send(encode_sync_step2(_without_pending(self.doc, ps.their_sv)))
         # Probe: the peer's answer tells us it has applied the step 2 above.
         ps.phase = "reconciling"
         ps.peer.send(encode_sync_step1(self.doc.encode_state_vector()))
@@ -977,6 +1039,29 @@ def _pending_size(doc: crdt.Doc) -> int:
     if store.pending_ds is not None:
         size += len(store.pending_ds) if hasattr(store.pending_ds, "__len__") else 1
     return size
+
+
+def _pending_cost(update: bytes, new_structs: int) -> int:
+    """What an update that left ``new_structs`` more structs pending counts against the caps: its size
+    plus the memory of each struct (tiny structs cost far more in memory than on the wire)."""
+    return len(update) + new_structs * PENDING_STRUCT_COST
+
+
+def _without_pending(doc: crdt.Doc, state_vector: bytes | None = None) -> bytes:
+    """``doc.encode_state_as_update(state_vector)`` without the pending structs and deletions.
+
+    Yjs includes them; a room does not: no peer could integrate them either (the room is every
+    peer's hub, it broadcasts them once their dependencies arrive), and re-encoding megabytes of
+    them for every joining peer made joins take seconds."""
+    store = doc.store
+    pending, pending_ds = store.pending, store.pending_ds
+    if pending is None and pending_ds is None:
+        return doc.encode_state_as_update(state_vector)
+    store.pending = store.pending_ds = None
+    try:
+        return doc.encode_state_as_update(state_vector)
+    finally:
+        store.pending, store.pending_ds = pending, pending_ds
 
 
 def _has_content(refs: dict[int, list]) -> bool:
