@@ -38,8 +38,10 @@ def rss(server: JupyterServer) -> int:
 
 @pytest.fixture(scope="module")
 def big_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A server with the default memory bounds (the shared test server lowers the pending cap)."""
-    srv = JupyterServer(tmp_path_factory.mktemp("bounded-home"), document_cleanup_delay=0.5)
+    """A server with the default pending caps (the shared test server lowers them); a 4 MB outgoing cap
+    (default 32 MB) so that a test reaches it quickly."""
+    srv = JupyterServer(tmp_path_factory.mktemp("bounded-home"), document_cleanup_delay=0.5,
+                        outgoing_cap=4 * MB)
     srv.start()
     try:
         yield srv
@@ -143,3 +145,64 @@ def test_pending_flood_of_small_items_counts_their_memory(big_server):
     memory): they count what they cost, so one session already passes its connection's cap."""
     _pending_flood_case(big_server, "pending_small.txt", lambda s: _dangling_update(2000 + s, 8_500, 96),
                         "pending updates from flood passed the cap")
+
+
+def test_a_peer_that_stops_reading_holds_no_copies_and_is_closed(big_server):
+    """Row 8: a read-only user (and a writer) send one small frame of 300 sync step 1 messages on a
+    1 MB notebook and stop reading. Replies are made as the socket drains, so the server holds about
+    one of them, not 300; the room keeps serving everyone; once broadcasts for a peer that still does
+    not read pass the outgoing cap, it is closed with code 1008 and a reason."""
+    from .notebooks import make_notebook, read_notebook, write_notebook
+
+    server = big_server
+    path = "one_mb.ipynb"
+    write_notebook(server.root / path, make_notebook(40, 25_000))
+    assert (server.root / path).stat().st_size > 1_000_000
+
+    async def main():
+        good = await CollabClient(server, path, "notebook", token="user-good").connect()
+        probe = await CollabClient(server, path, "notebook", token="user-probe").connect()
+        await probe.close()
+        before = rss(server)
+        room = f"json:notebook:{good.session_info['fileId']}"
+        frame = encode_sync_step2(b"\x00\x00") + encode_sync_step1(b"\x00") * 300
+        assert len(frame) < 1300
+        stuck = []
+        for token in ("reader-mallory", "user-mallory"):
+            ws = await _raw_socket(server, room, token)
+            ws.write_message(frame, binary=True)
+            stuck.append(ws)  # never read from again (tornado's client stops reading its socket)
+
+        def source(client: CollabClient) -> str:
+            return str(client.doc.get_array("cells")[0]["source"])
+
+        # Everyone else is served meanwhile: an edit is acknowledged and saved, a new peer joins.
+        source_text = good.doc.get_array("cells")[0]["source"]
+        source_text.insert(0, "# while they do not read\n")
+        await wait_until(good.is_acked, what="the good client's ack")
+        await wait_until(lambda: "".join(read_notebook(server.root / path)["cells"][0]["source"])
+                         == source(good), what="the edit to be saved")
+        late = await CollabClient(server, path, "notebook", token="user-late").connect()
+        assert source(late) == source(good)
+        await late.close()
+        grown = rss(server) - before
+        assert grown <= RSS_BUDGET, f"server grew {grown / MB:.0f} MB"
+        assert not any(ws.close_code for ws in stuck)
+
+        # Broadcasts keep coming for them: past the outgoing cap (4 MB here) they are closed.
+        for i in range(8):
+            source_text.insert(len(source_text), f"\n# block {i}\n" + "z" * 3_000_000)
+        await wait_until(lambda: server.log().count("not reading") >= 2, timeout=60,
+                         what="both stuck peers to be closed")
+        for ws in stuck:
+            deadline = time.monotonic() + 30
+            while await ws.read_message() is not None:
+                assert time.monotonic() < deadline, "the stuck peer's connection did not end"
+            assert ws.close_code == 1008 and "not reading" in (ws.close_reason or "")
+        await wait_until(good.is_acked, what="the big edits acknowledged")
+        await wait_until(lambda: "".join(read_notebook(server.root / path)["cells"][0]["source"])
+                         == source(good), timeout=60, what="the big edits to be saved")
+        assert not good.closed
+        await good.close()
+
+    run(main())
