@@ -258,7 +258,8 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     def send(self, frame: bytes) -> None:
         """Queue ``frame``; counted in :attr:`outgoing` until tornado has written it to the socket. A
-        peer past :attr:`RoomSettings.outgoing_cap` is not reading: it is closed (1008) with a reason."""
+        peer with more than :attr:`RoomSettings.outgoing_cap` queued before this frame is not reading:
+        it is closed (1008) with a reason."""
         if self._closed or self.ws_connection is None:
             return
         try:
@@ -273,7 +274,7 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             self._drained.clear()
         written.add_done_callback(lambda f: self._written(f, size))
         cap = self.manager.settings.outgoing_cap
-        if self.outgoing > cap:
+        if self.outgoing - size > cap:  # one frame is always let through (a big document's sync)
             room_id = self.room.room_id if self.room is not None else "?"
             self.log.warning("jupyter_crdt: closing %s's connection to %s: not reading (%d bytes queued, "
                              "cap %d)", self.author, room_id, self.outgoing, cap)
@@ -416,7 +417,12 @@ class UndoRedoHandler(_ManagedHandler):
             self.finish({"code": 404, "error": "Fork document not found"})
             return
         if action in ("undo", "redo"):
-            moved = timeline.move(-steps if action == "undo" else steps)
+            try:
+                moved = await timeline.move(-steps if action == "undo" else steps)
+            except LookupError:
+                self.set_status(404)
+                self.finish({"code": 404, "error": "Fork document not found"})
+                return
             if not moved:
                 self.finish({"error": f"No more {action} operations available"})
                 return
@@ -424,7 +430,12 @@ class UndoRedoHandler(_ManagedHandler):
         elif action == "restore":
             if not await _can(self, "write"):
                 raise web.HTTPError(403)
-            timeline.restore(_author(self))
+            try:
+                await timeline.restore(_author(self))
+            except LookupError:
+                self.set_status(404)
+                self.finish({"code": 404, "error": "Fork document not found"})
+                return
             await self.manager.drop_timeline(fork_id)
             self.finish({"code": 200, "status": "Document restored successfully"})
         else:

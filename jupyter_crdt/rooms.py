@@ -479,6 +479,7 @@ class Room:
 
     def _go_live(self, ps: _PeerState) -> None:
         ps.phase = "live"
+        ps.pending_bytes = 0  # counted its updates before the step 2 (they are in the document now)
         sv = ps.their_sv
         ps.peer.send(encode_sync_step2(_without_pending(self.doc, sv)))
 
@@ -541,6 +542,15 @@ class Room:
         if ps.phase == "syncing":
             # Sent before its step 2: keep it for the classification of the step 2.
             read_update(update)
+            ps.pending_bytes += len(update)
+            if ps.pending_bytes > self.settings.pending_cap:
+                # Not the few edits a client makes before its step 2: drop them, its whole document
+                # (them included) comes with the step 2 asked for here.
+                self.log.warning("jupyter_crdt: %s: updates from %s before its sync step 2 passed the cap; "
+                                 "asking for its whole document", self.room_id, ps.author)
+                ps.pending_bytes = 0
+                self._ask_whole_state(ps)
+                return
             ps.view = ps.view or crdt.Doc()
             ps.view.apply_update(update)
             return
@@ -623,6 +633,7 @@ class Room:
         ps.peer.send(encode_sync_step2(_without_pending(self.doc, ps.their_sv)))
         # Probe: the peer's answer tells us it has applied the step 2 above.
         ps.phase = "reconciling"
+        ps.pending_bytes = 0  # counted its updates before the step 2 (merged above)
         ps.peer.send(encode_sync_step1(self.doc.encode_state_vector()))
 
     def _merge_through_view(self, ps: _PeerState, update: bytes) -> None:
@@ -1144,7 +1155,7 @@ class RoomManager:
         if room_id in self.forks:
             return self.forks[room_id]
         if room_id in self.timelines:
-            return self.timelines[room_id].room
+            return await self.timelines[room_id].open()
         base, branch = split_room_id(room_id)
         try:
             file_format, file_type, file_id = base.split(":", 2)
@@ -1222,15 +1233,26 @@ class RoomManager:
             await fork.close()
 
     async def timeline(self, room: Room) -> Timeline:
-        timeline = Timeline(room, uuid.uuid4().hex, self.settings, self.log)
-        await timeline.room.initialize()
+        """A new timeline of ``room``. Its copy of the document is made only when someone joins it (or
+        moves it); one nobody joined is forgotten after ``cleanup_delay``, and a joined one is unloaded
+        like a document room, ``cleanup_delay`` after its last peer left."""
+        timeline = Timeline(room, uuid.uuid4().hex, self.settings, self.log, on_empty=self._forget_timeline)
         self.timelines[timeline.room_id] = timeline
+        asyncio.get_running_loop().call_later(max(self.settings.cleanup_delay, 0), self._expire, timeline)
         return timeline
+
+    def _expire(self, timeline: Timeline) -> None:
+        if timeline.loaded is None:  # never joined (a loaded one goes when its room unloads)
+            self._forget_timeline(timeline)
+
+    def _forget_timeline(self, timeline: Timeline) -> None:
+        if self.timelines.get(timeline.room_id) is timeline:
+            del self.timelines[timeline.room_id]
 
     async def drop_timeline(self, timeline_id: str) -> None:
         timeline = self.timelines.pop(timeline_id, None)
-        if timeline is not None:
-            await timeline.room.close()
+        if timeline is not None and timeline.loaded is not None:
+            await timeline.loaded.close()
 
     def _forget(self, room: Room) -> None:
         if self.rooms.get(room.room_id) is room:
@@ -1238,7 +1260,7 @@ class RoomManager:
 
     async def close_all(self) -> None:
         rooms = list(self.rooms.values()) + list(self.forks.values())
-        rooms += [t.room for t in self.timelines.values()]
+        rooms += [t.loaded for t in self.timelines.values() if t.loaded is not None]
         self.rooms.clear()
         self.forks.clear()
         self.timelines.clear()
@@ -1250,9 +1272,14 @@ class RoomManager:
 
 
 class Timeline:
-    """A read-only copy of a room's document that can be moved through the recorded versions."""
+    """A read-only copy of a room's document that can be moved through the recorded versions.
 
-    def __init__(self, origin: Room, room_id: str, settings: RoomSettings, log: logging.Logger) -> None:
+    The copy (:attr:`loaded`) is made by :meth:`open`, when a client joins or moves it: JupyterLab asks
+    for a timeline each time its slider opens, and a copy per request was a copy of the document kept
+    for nothing."""
+
+    def __init__(self, origin: Room, room_id: str, settings: RoomSettings, log: logging.Logger,
+                 on_empty: Callable[[Timeline], None] | None = None) -> None:
         self.origin = origin
         self.room_id = room_id
         records = origin.store.records()
@@ -1261,28 +1288,60 @@ class Timeline:
         self._seqs = [seq for seq, r in enumerate(records, 1) if seq == 1 or r.author != AUTHOR_SERVER]
         self.timestamps = [records[seq - 1].time for seq in self._seqs]
         self.index = len(self._seqs)
-        self.room = Room(room_id, origin.model, None, MemoryStore(), settings, log,
-                         seed=origin.doc.encode_state_as_update())
-        self.room.read_only = True
-        self.room.keep_loaded = True
+        self._settings = settings
+        self._log = log
+        self._on_empty = on_empty
+        self._store = MemoryStore()
+        self._lock = asyncio.Lock()
+        self.loaded: Room | None = None
+        """The timeline's room, once opened."""
 
     @property
     def session_id(self) -> str:
-        return self.room.session_id
+        return self._store.session_id
 
-    def move(self, steps: int) -> bool:
+    async def open(self) -> Room:
+        """The timeline's room, made (showing the current version) if not yet. ``LookupError`` once it
+        was unloaded."""
+        async with self._lock:
+            room = self.loaded
+            if room is not None:
+                if room.closing.is_set():
+                    raise LookupError(f"timeline {self.room_id} was closed")
+                return room
+            room = Room(self.room_id, self.origin.model, None, self._store, self._settings, self._log,
+                        on_empty=self._unloaded, seed=_without_pending(self.origin.doc))
+            room.read_only = True
+            await room.initialize()
+            self.loaded = room
+            if self.index != len(self._seqs):
+                self._show(self.index)
+            room._schedule_cleanup()  # unloaded later unless someone joins
+            return room
+
+    def _unloaded(self, room: Room) -> None:
+        if self._on_empty is not None:
+            self._on_empty(self)
+
+    def _show(self, index: int) -> None:
+        assert self.loaded is not None
+        content = self.origin._content_at(self._seqs[index - 1])
+        with self.loaded.doc.transact(origin="timeline"):
+            self.loaded.model.apply(self.loaded.doc, content)
+
+    async def move(self, steps: int) -> bool:
         """Show the version ``steps`` changes later (negative: earlier); False at either end."""
         target = max(1, min(len(self._seqs), self.index + steps))
         if target == self.index:
             return False
-        content = self.origin._content_at(self._seqs[target - 1])
-        with self.room.doc.transact(origin="timeline"):
-            self.room.model.apply(self.room.doc, content)
+        await self.open()
+        self._show(target)
         self.index = target
         return True
 
-    def restore(self, author: str) -> None:
+    async def restore(self, author: str) -> None:
         """Make the version shown the origin room's content, as CRDT data (the timeline's client,
         which reconnects to the origin room with this copy's state, then adds nothing twice)."""
-        delta = self.room.doc.encode_state_as_update(self.origin.doc.encode_state_vector())
+        room = await self.open()
+        delta = room.doc.encode_state_as_update(self.origin.doc.encode_state_vector())
         self.origin.doc.apply_update(delta, origin=author)

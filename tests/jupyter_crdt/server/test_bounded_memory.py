@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from tornado.websocket import websocket_connect
 
-import crdt
 from crdt.encoding import Encoder
 from crdt.sync import encode_query_awareness, encode_sync_step1, encode_sync_step2, encode_sync_update
 
@@ -203,6 +202,99 @@ def test_a_peer_that_stops_reading_holds_no_copies_and_is_closed(big_server):
         await wait_until(lambda: "".join(read_notebook(server.root / path)["cells"][0]["source"])
                          == source(good), timeout=60, what="the big edits to be saved")
         assert not good.closed
+        await good.close()
+
+    run(main())
+
+
+def test_timelines_hold_no_copy_until_joined_and_are_freed(big_server):
+    """Row 10: 60 timeline requests on a big notebook keep no copy of it each; a joined timeline
+    works (undo, redo) and is unloaded like a document room after its last client left (this server:
+    0.5 s); one nobody joined is forgotten after the same delay."""
+    from .notebooks import make_notebook, write_notebook
+
+    server = big_server
+    path = "big.ipynb"
+    write_notebook(server.root / path, make_notebook(40, 100_000))
+    assert (server.root / path).stat().st_size > 4_000_000
+    url = f"/api/collaboration/timeline/{path}?format=json&type=notebook"
+
+    def source(client: CollabClient) -> str:
+        return str(client.doc.get_array("cells")[0]["source"])
+
+    async def main():
+        good = await CollabClient(server, path, "notebook", token="user-good").connect()
+        good.doc.get_array("cells")[0]["source"].insert(0, "# version 2\n")
+        await wait_until(good.is_acked, what="the edit acknowledged")
+        code, first = await http(server, "GET", url)  # warm-up (the allocator's first growth)
+        assert code == 200
+        before = rss(server)
+        answers = []
+        for _ in range(60):
+            code, answer = await http(server, "GET", url)
+            assert code == 200 and len(answer["timestamps"]) >= 2
+            answers.append(answer)
+        grown = rss(server) - before
+        assert grown <= RSS_BUDGET, f"server grew {grown / MB:.0f} MB"
+
+        # A timeline someone joins works: it shows the current version, undo goes one back.
+        last = answers[-1]
+        viewer = CollabClient(server, path, "notebook", token="user-viewer")
+        viewer.session_info = {"sessionId": last["sessionId"]}
+        await viewer.connect(room=last["forkRoom"])
+        assert source(viewer) == source(good)
+        undo = (f"/api/collaboration/undo_redo/{last['roomId']}"
+                f"?action=undo&steps=1&forkRoom={last['forkRoom']}")
+        code, answer = await http(server, "PUT", undo, {})
+        assert code == 200 and answer == {"status": "undone"}
+        await wait_until(lambda: not source(viewer).startswith("# version 2"), what="the timeline to go back")
+        await viewer.close()
+
+        def gone(answer: dict) -> bool:
+            query = f"action=redo&steps=1&forkRoom={answer['forkRoom']}"
+            code, _ = server.request("PUT", f"/api/collaboration/undo_redo/{answer['roomId']}?{query}", {})
+            return code == 404
+
+        # Unloaded once its last client left, and the never-joined ones forgotten.
+        await wait_until(lambda: gone(last) and gone(answers[0]) and gone(first), timeout=20,
+                         interval=0.2, what="the timelines to be freed")
+        assert source(good).startswith("# version 2")
+        await good.close()
+
+    run(main())
+
+
+def test_updates_before_sync_step_2_are_capped_per_connection(big_server):
+    """A writer that sends update after update without ever sending its sync step 2 (held aside until
+    then, for classifying its document) is asked for its whole document once they pass the
+    connection's pending cap; its step 2 then brings everything in: nothing it wrote is lost."""
+    import crdt
+
+    server = big_server
+    path = "before_step2.txt"
+    (server.root / path).write_text("base\n")
+
+    async def main():
+        good = await CollabClient(server, path, token="user-good").connect()
+        room = f"text:file:{good.session_info['fileId']}"
+        ws = await _raw_socket(server, room, "user-eager")
+        doc = crdt.Doc()
+        doc.apply_update(good.doc.encode_state_as_update())  # its tab had the document already
+        text = doc.get_text("source")
+        for i in range(6):  # 6 x 300 KB, past the 1 MiB cap
+            sv = doc.encode_state_vector()
+            text.insert(len(text), f"<eager {i}>" + "e" * 300_000)
+            ws.write_message(encode_sync_update(doc.encode_state_as_update(sv)), binary=True)
+        ask_whole = encode_sync_step1(b"\x00")
+        deadline = time.monotonic() + 30
+        while (msg := await ws.read_message()) != ask_whole:
+            assert msg is not None, f"closed: {ws.close_code} {ws.close_reason}"
+            assert time.monotonic() < deadline, "the room never asked for the whole document"
+        assert "before its sync step 2 passed the cap" in server.log()
+        ws.write_message(encode_sync_step2(doc.encode_state_as_update()), binary=True)
+        await wait_until(lambda: "<eager 5>" in str(good.text), what="the eager writer's text in the room")
+        assert all(f"<eager {i}>" in str(good.text) for i in range(6)) and "base\n" in str(good.text)
+        ws.close()
         await good.close()
 
     run(main())
