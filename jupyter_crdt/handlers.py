@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import json
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -230,22 +231,35 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.room = room
         room.join(self)
 
-    async def on_message(self, message: str | bytes) -> None:  # type: ignore[override]
-        # A coroutine: tornado reads this peer's next frame only once it returns, so a frame waiting
-        # for its replies to drain (Room.receive) holds back the peer's input too.
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         room = self.room
         if room is None or self._closed:
-            return
+            return None
         if isinstance(message, str):
             self.close(CLOSE_INVALID_DATA, "text frames are not part of the protocol")
-            return
+            return None
         try:
-            await room.receive(self, bytes(message))
-        except crdt.DecodeError as e:
+            waiting = room.receive(self, bytes(message))
+        except Exception as e:  # noqa: BLE001 - one bad peer never takes the room down
+            self._failed(room, e)
+            return None
+        # The rest of the frame waits for this peer's replies to drain: a coroutine, and tornado reads
+        # this peer's next frame only once it returns, so its input is held back too.
+        return None if waiting is None else self._finish(room, waiting)
+
+    async def _finish(self, room: Room, waiting: Awaitable[None]) -> None:
+        try:
+            await waiting
+        except Exception as e:  # noqa: BLE001
+            self._failed(room, e)
+
+    def _failed(self, room: Room, e: Exception) -> None:
+        if isinstance(e, crdt.DecodeError):
             self.log.warning("jupyter_crdt: closing %s's connection to %s: %s", self.author, room.room_id, e)
             self.close(CLOSE_INVALID_DATA, _reason(f"malformed message: {e}"))
-        except Exception as e:  # noqa: BLE001 - one bad peer never takes the room down
-            self.log.exception("jupyter_crdt: message from %s to %s failed", self.author, room.room_id)
+        else:
+            self.log.error("jupyter_crdt: message from %s to %s failed", self.author, room.room_id,
+                           exc_info=e)
             self.close(1011, _reason(f"internal error: {type(e).__name__}"))
 
     def on_close(self) -> None:

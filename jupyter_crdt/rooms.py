@@ -391,22 +391,41 @@ class Room:
         if not self.peers and not self.closed and not self.keep_loaded:
             self._schedule_cleanup()
 
-    async def receive(self, peer: Peer, frame: bytes) -> None:
+    def receive(self, peer: Peer, frame: bytes) -> Awaitable[None] | None:
         """Handle one frame from ``peer``. Raises :class:`crdt.DecodeError` for malformed input
         (nothing of a malformed frame is applied); the caller closes that connection.
 
-        Each message's replies are queued before the next message is handled; while the peer's
-        outgoing bytes pass :data:`OUTGOING_LOW_WATER`, this waits for them to drain (a frame of many
-        step 1 messages would otherwise queue a copy of the document per message)."""
+        Each message's replies are queued before the next message is handled. When the peer's
+        outgoing bytes pass :data:`OUTGOING_LOW_WATER` before a message, the rest of the frame waits
+        for them to drain: then this returns an awaitable, which finishes the frame (and raises what
+        this would have raised); otherwise None, with the frame handled (no task on the common path).
+        A frame of many step 1 messages would otherwise queue a copy of the document per message."""
         ps = self.peers.get(peer)
         if ps is None:
-            return
-        drained = getattr(peer, "drained", None)
-        for message in read_messages(frame):
-            if drained is not None and peer.outgoing > OUTGOING_LOW_WATER:  # type: ignore[attr-defined]
-                await drained()
+            return None
+        messages = read_messages(frame)
+        stopped = self._handle(ps, messages, 0)
+        return None if stopped is None else self._handle_drained(ps, messages, stopped)
+
+    async def _handle_drained(self, ps: _PeerState, messages: list, index: int | None) -> None:
+        peer = ps.peer
+        while index is not None:
+            await peer.drained()  # type: ignore[attr-defined]
             if self.peers.get(peer) is not ps or self.closed:
                 return  # closed (or gone) meanwhile: the rest of its frame means nothing
+            index = self._handle(ps, messages, index)
+
+    def _handle(self, ps: _PeerState, messages: list, index: int) -> int | None:
+        """Handle ``messages[index:]``; the index of the first one that must wait for the peer's
+        outgoing bytes to drain, or None once all are handled."""
+        peer = ps.peer
+        flow = hasattr(peer, "drained")
+        for i in range(index, len(messages)):
+            if flow and peer.outgoing > OUTGOING_LOW_WATER:  # type: ignore[attr-defined]
+                return i
+            if self.peers.get(peer) is not ps or self.closed:
+                return None  # closed meanwhile (e.g. by a malformed message's neighbour)
+            message = messages[i]
             kind = message.kind
             if kind is MessageKind.SYNC_STEP1:
                 self._on_step1(ps, message.payload)
@@ -423,6 +442,7 @@ class Room:
                     raise crdt.DecodeError(f"unknown message type {message.custom_type}")
                 self._on_json_channel(ps, message.payload)
             # A permission-denied message from a client means nothing to the room.
+        return None
 
     # -- sync ------------------------------------------------------------------------------------
 
