@@ -228,7 +228,7 @@ class Room:
         self.read_only = False
         """No peer may change this room (timeline rooms)."""
         self.keep_loaded = False
-        """Not unloaded when its last peer leaves (in-memory rooms: forks, timelines, presence)."""
+        """Not unloaded when its last peer leaves (in-memory rooms: forks, presence)."""
         self._on_empty = on_empty
         self._base_content: Any = None
         self._saved_content: Any = None
