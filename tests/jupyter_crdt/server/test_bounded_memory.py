@@ -101,6 +101,14 @@ def _pending_flood_case(server: JupyterServer, path: str, update: Any, log_line:
         good = await CollabClient(server, path, token="user-good").connect()
         good.text.insert(len(good.text), "acked before\n")
         await wait_until(good.is_acked, what="the good client's ack")
+        # A connected client whose first edit got lost on the way: its next one waits in the room's
+        # pending updates, and is among those dropped; it comes back through a reconciliation.
+        slow = await CollabClient(server, path, token="user-slow").connect()
+        send = slow.sync._send
+        slow.sync._send = lambda frame: None
+        slow.text.insert(0, "SLOW FIRST ")
+        slow.sync._send = send
+        slow.text.insert(len(slow.text), "slow second\n")
         # Warm up: one join, so the allocator's first growth is not counted.
         probe = await CollabClient(server, path, token="user-probe").connect()
         await probe.close()
@@ -122,6 +130,10 @@ def _pending_flood_case(server: JupyterServer, path: str, update: Any, log_line:
         assert not late.doc.pending, "the room sent its pending structs to a joining peer"
         await wait_until(lambda: str(late.text) == str(good.text), what="the late peer to converge")
         assert "ppp" not in str(late.text)
+        await wait_until(lambda: "slow second" in str(good.text) and str(slow.text) == str(good.text),
+                         what="the slow client's dropped edits to come back")
+        assert str(good.text).startswith("SLOW FIRST ")
+        await slow.close()
         await wait_until(good.is_acked, what="every edit acknowledged")
         expected = str(good.text)
         assert "acked before\n" in expected and all(f"edit {i}\n" in expected for i in range(30))
