@@ -489,6 +489,7 @@ class Room:
             ps.view = view
         if not foreign:
             ps.view = None
+            ps.pending_bytes = 0  # counted its updates before this step 2 (which holds them)
             self._apply_counting_pending(ps, update)
             self._go_live(ps)
             return
@@ -499,7 +500,6 @@ class Room:
 
     def _go_live(self, ps: _PeerState) -> None:
         ps.phase = "live"
-        ps.pending_bytes = 0  # counted its updates before the step 2 (they are in the document now)
         sv = ps.their_sv
         ps.peer.send(encode_sync_step2(_without_pending(self.doc, sv)))
 
