@@ -1063,18 +1063,20 @@ def _drop_pending(doc: crdt.Doc) -> None:
 
 
 def _pending_size(doc: crdt.Doc) -> int:
+    """How many structs and deleted ranges wait for missing updates (0: none)."""
     store = doc.store
     size = 0
     if store.pending is not None:
-        size += sum(len(v) for v in store.pending.values()) if isinstance(store.pending, dict) else 1
+        size += sum(len(v) for v in store.pending.values())
     if store.pending_ds is not None:
-        size += len(store.pending_ds) if hasattr(store.pending_ds, "__len__") else 1
+        # Ranges, not clients: deletions of unknown ranges of one client would otherwise grow unseen.
+        size += sum(len(v) for v in store.pending_ds.values()) or 1
     return size
 
 
 def _pending_cost(update: bytes, new_structs: int) -> int:
-    """What an update that left ``new_structs`` more structs pending counts against the caps: its size
-    plus the memory of each struct (tiny structs cost far more in memory than on the wire)."""
+    """What an update that left ``new_structs`` more structs (or deleted ranges) pending counts against
+    the caps: its size plus the memory of each (tiny structs cost far more in memory than on the wire)."""
     return len(update) + new_structs * PENDING_STRUCT_COST
 
 
