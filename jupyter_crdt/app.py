@@ -135,6 +135,19 @@ class CrdtExtension(ExtensionApp):
         help="Bytes of one client's updates that wait for missing updates before that client is "
         "reconciled at content level.",
     )
+    room_pending_cap = Int(
+        16 << 20,
+        config=True,
+        help="Bytes of updates waiting for missing updates in one room, whoever sent them (each waiting "
+        "struct counts 384 bytes more, its cost in memory), before they are dropped and the connected "
+        "clients that sent some are reconciled at content level. None of them was acknowledged.",
+    )
+    outgoing_cap = Int(
+        32 << 20,
+        config=True,
+        help="Bytes queued for one websocket connection and not yet written to its socket before the "
+        "connection is closed (code 1008: the client does not read what it is sent).",
+    )
 
     @default("max_message_size")
     def _default_max_message_size(self) -> int:
@@ -174,6 +187,8 @@ class CrdtExtension(ExtensionApp):
             poll_interval=self.file_poll_interval,
             flush_delay=self.history_flush_delay,
             pending_cap=self.pending_cap,
+            room_pending_cap=self.room_pending_cap,
+            outgoing_cap=self.outgoing_cap,
         )
         event_logger = getattr(self.serverapp, "event_logger", None)
         if event_logger is not None:

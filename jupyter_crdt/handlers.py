@@ -9,7 +9,8 @@ The collaboration protocol of JupyterLab's reference server (so ``@jupyter/docpr
   JSON channel (type 2: ``save`` requests and replies, durable acks, errors); ``…{fileId}@{branch}`` is
   the room of a branch of the notebook's history (:mod:`jupyter_crdt.branches`). Close codes: 4404 the
   file (or branch) does not exist, 4400 a document type that is not served, 1007 malformed input, 1009
-  a frame over ``max_message_size`` (tornado), 4500 a server error while loading.
+  a frame over ``max_message_size`` (tornado), 1008 a peer that does not read what it is sent
+  (``outgoing_cap``), 4500 a server error while loading.
 - ``/api/collaboration/fork/…``, ``/timeline/…``, ``/undo_redo/…``: see the handlers below.
 
 Our own API lives under ``/api/crdt/`` (``docs/rest-api.md``).
@@ -26,6 +27,7 @@ import contextlib
 import hashlib
 import json
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -48,7 +50,9 @@ from .rooms import (
     CLOSE_INVALID_DATA,
     CLOSE_LOCKED,
     CLOSE_NOT_FOUND,
+    CLOSE_NOT_READING,
     CLOSE_SERVER_ERROR,
+    OUTGOING_LOW_WATER,
     Room,
     RoomManager,
 )
@@ -174,6 +178,10 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.author = ""
         self.can_write = False
         self._closed = False
+        self.outgoing = 0
+        """Bytes sent to this peer and not yet written to its socket (see :meth:`send`)."""
+        self._drained = asyncio.Event()
+        self._drained.set()
 
     def set_default_headers(self) -> None:
         """JupyterHandler's headers make no sense on a websocket upgrade."""
@@ -234,41 +242,86 @@ class RoomHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.room = room
         room.join(self)
 
-    def on_message(self, message: str | bytes) -> None:
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         room = self.room
         if room is None or self._closed:
-            return
+            return None
         if isinstance(message, str):
             self.close(CLOSE_INVALID_DATA, "text frames are not part of the protocol")
-            return
+            return None
         try:
-            room.receive(self, bytes(message))
-        except crdt.DecodeError as e:
+            waiting = room.receive(self, bytes(message))
+        except Exception as e:  # noqa: BLE001 - one bad peer never takes the room down
+            self._failed(room, e)
+            return None
+        # The rest of the frame waits for this peer's replies to drain: a coroutine, and tornado reads
+        # this peer's next frame only once it returns, so its input is held back too.
+        return None if waiting is None else self._finish(room, waiting)
+
+    async def _finish(self, room: Room, waiting: Awaitable[None]) -> None:
+        try:
+            await waiting
+        except Exception as e:  # noqa: BLE001
+            self._failed(room, e)
+
+    def _failed(self, room: Room, e: Exception) -> None:
+        if isinstance(e, crdt.DecodeError):
             self.log.warning("jupyter_crdt: closing %s's connection to %s: %s", self.author, room.room_id, e)
             self.close(CLOSE_INVALID_DATA, _reason(f"malformed message: {e}"))
-        except Exception as e:  # noqa: BLE001 - one bad peer never takes the room down
-            self.log.exception("jupyter_crdt: message from %s to %s failed", self.author, room.room_id)
+        else:
+            self.log.error("jupyter_crdt: message from %s to %s failed", self.author, room.room_id,
+                           exc_info=e)
             self.close(1011, _reason(f"internal error: {type(e).__name__}"))
 
     def on_close(self) -> None:
         self._closed = True
+        self._drained.set()
         if self.room is not None:
             self.room.leave(self)
 
     # -- Peer ------------------------------------------------------------------------------------
 
     def send(self, frame: bytes) -> None:
+        """Queue ``frame``; counted in :attr:`outgoing` until tornado has written it to the socket. A
+        peer with more than :attr:`RoomSettings.outgoing_cap` queued before this frame is not reading:
+        it is closed (1008) with a reason."""
         if self._closed or self.ws_connection is None:
             return
         try:
-            self.write_message(frame, binary=True)
+            written = self.write_message(frame, binary=True)
         except WebSocketClosedError:
             self._closed = True
+            self._drained.set()
+            return
+        size = len(frame)
+        self.outgoing += size
+        if self.outgoing > OUTGOING_LOW_WATER:
+            self._drained.clear()
+        written.add_done_callback(lambda f: self._written(f, size))
+        cap = self.manager.settings.outgoing_cap
+        if self.outgoing - size > cap:  # one frame is always let through (a big document's sync)
+            room_id = self.room.room_id if self.room is not None else "?"
+            self.log.warning("jupyter_crdt: closing %s's connection to %s: not reading (%d bytes queued, "
+                             "cap %d)", self.author, room_id, self.outgoing, cap)
+            self.close(CLOSE_NOT_READING, _reason(
+                f"not reading: over {cap >> 20} MB of messages queued for this connection; reconnect"))
+
+    def _written(self, future: asyncio.Future, size: int) -> None:
+        self.outgoing -= size
+        if not future.cancelled():
+            future.exception()  # a closed socket is reported by on_close; nothing to log here
+        if self.outgoing <= OUTGOING_LOW_WATER:
+            self._drained.set()
+
+    async def drained(self) -> None:
+        """Return once :attr:`outgoing` is below the low-water mark, or the connection is closed."""
+        await self._drained.wait()
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         if self._closed:
             return
         self._closed = True
+        self._drained.set()
         if self.room is not None:
             self.room.leave(self)
         super().close(code, reason)
@@ -397,7 +450,12 @@ class UndoRedoHandler(_ManagedHandler):
             self.finish({"code": 404, "error": "Fork document not found"})
             return
         if action in ("undo", "redo"):
-            moved = timeline.move(-steps if action == "undo" else steps)
+            try:
+                moved = await timeline.move(-steps if action == "undo" else steps)
+            except LookupError:
+                self.set_status(404)
+                self.finish({"code": 404, "error": "Fork document not found"})
+                return
             if not moved:
                 self.finish({"error": f"No more {action} operations available"})
                 return
@@ -405,7 +463,12 @@ class UndoRedoHandler(_ManagedHandler):
         elif action == "restore":
             if not await _can(self, "write"):
                 raise web.HTTPError(403)
-            timeline.restore(_author(self))
+            try:
+                await timeline.restore(_author(self))
+            except LookupError:
+                self.set_status(404)
+                self.finish({"code": 404, "error": "Fork document not found"})
+                return
             await self.manager.drop_timeline(fork_id)
             self.finish({"code": 200, "status": "Document restored successfully"})
         else:

@@ -22,7 +22,18 @@ peer answers a fresh step 1 (a probe) sent after it; from then on the peer is in
 
 Updates whose dependencies are missing are kept pending (as Yjs does). When one peer's pending
 updates pass :attr:`RoomSettings.pending_cap` bytes the room asks that peer for its whole state
-(a step 1 with an empty state vector) and reconciles it as above instead of closing it.
+(a step 1 with an empty state vector) and reconciles it as above instead of closing it. Pending
+updates of the whole room (also those left by peers that are gone) are capped too
+(:attr:`RoomSettings.room_pending_cap`): past it they are dropped and every connected peer that had
+some is reconciled the same way. Nothing dropped was acknowledged (an ack covers only what the
+document holds). Pending structs are the room's own business: what it sends its peers never includes
+them (a peer could not integrate them either; they are broadcast once their dependencies arrive).
+
+**Flow control.** The messages of one frame are handled one at a time; when a peer's outgoing bytes
+not yet written to its socket pass :data:`OUTGOING_LOW_WATER`, the room waits for them to drain before
+handling that peer's next message (and the websocket reads nothing more from it meanwhile). A peer
+whose outgoing bytes still pass :attr:`RoomSettings.outgoing_cap` (broadcasts keep coming while it
+does not read) is closed with code 1008 and a reason.
 
 **Permissions.** A read-only peer syncs and follows live; any update it sends is refused (not applied,
 broadcast or saved) and it is told so with ``{"type": "error", "code": "read_only"}`` on the JSON
@@ -80,6 +91,8 @@ CLOSE_INVALID_DATA = 1007
 CLOSE_SERVER_ERROR = 4500
 CLOSE_GOING_AWAY = 1001
 CLOSE_LOCKED = 4409
+#: A peer that does not read what it is sent (policy violation): see RoomSettings.outgoing_cap.
+CLOSE_NOT_READING = 1008
 #: How long a room waits for another process (``jupyter crdt``) to release the document's history.
 LOCK_WAIT = 2.0
 
@@ -91,13 +104,22 @@ AUTHOR_DISK = "disk"
 AUTHOR_SERVER = "server"
 
 _EMPTY_UPDATE = b"\x00\x00"
+#: Outgoing bytes of a peer above which the room waits before handling its next message.
+OUTGOING_LOW_WATER = 1 << 20
+#: What one pending struct costs in memory beyond its bytes on the wire (measured: ~400 bytes for a
+#: 20-character string item): counted so that many tiny structs cannot hide under a byte cap.
+PENDING_STRUCT_COST = 384
 #: Origin of updates the history holds already (see :meth:`Room.apply_recorded`).
 _RECORDED = object()
 _EMPTY_STATE_VECTOR = b"\x00"
 
 
 class Peer(Protocol):
-    """One connection to a room (a websocket, or a test double)."""
+    """One connection to a room (a websocket, or a test double).
+
+    A peer may also have ``outgoing`` (bytes sent and not yet written to its socket) and an async
+    ``drained()`` (returns once they are below :data:`OUTGOING_LOW_WATER`, or the peer is closed): the
+    room then handles its messages with flow control (module docstring)."""
 
     author: str
     """Who edits through this connection (the identity provider's username)."""
@@ -123,6 +145,11 @@ class RoomSettings:
     """Seconds to gather appended updates before one flush (one sync of the journal, then the acks)."""
     pending_cap: int = 1 << 20
     """Bytes of one peer's pending updates before that peer is reconciled at content level."""
+    room_pending_cap: int = 16 << 20
+    """Bytes of pending updates in one room, whoever sent them, before they are dropped (and the
+    connected peers that sent some reconciled). Sizes as :func:`_pending_cost` counts them."""
+    outgoing_cap: int = 32 << 20
+    """Bytes queued for one connection and not yet written to its socket before it is closed (1008)."""
 
 
 def encode_json_message(message: dict) -> bytes:
@@ -212,7 +239,7 @@ class Room:
         self.read_only = False
         """No peer may change this room (timeline rooms)."""
         self.keep_loaded = False
-        """Not unloaded when its last peer leaves (in-memory rooms: forks, timelines, presence)."""
+        """Not unloaded when its last peer leaves (in-memory rooms: forks, presence)."""
         self._on_empty = on_empty
         self._base_content: Any = None
         self._saved_content: Any = None
@@ -222,6 +249,8 @@ class Room:
         self._save_task: asyncio.Task | None = None
         self._flush_task: asyncio.Task | None = None
         self._outbox: list[tuple[bytes, Any]] = []
+        self._pending_bytes = 0
+        """What the document's pending structs cost (:func:`_pending_cost`), whoever sent them."""
         """Updates accepted in this turn of the event loop, not yet broadcast (``_send_outbox``)."""
         self._flush_lock = asyncio.Lock()
         self._cleanup_handle: asyncio.TimerHandle | None = None
@@ -409,13 +438,41 @@ class Room:
         if not self.peers and not self.closed and not self.keep_loaded:
             self._schedule_cleanup()
 
-    def receive(self, peer: Peer, frame: bytes) -> None:
+    def receive(self, peer: Peer, frame: bytes) -> Awaitable[None] | None:
         """Handle one frame from ``peer``. Raises :class:`crdt.DecodeError` for malformed input
-        (nothing of a malformed frame is applied); the caller closes that connection."""
+        (nothing of a malformed frame is applied); the caller closes that connection.
+
+        Each message's replies are queued before the next message is handled. When the peer's
+        outgoing bytes pass :data:`OUTGOING_LOW_WATER` before a message, the rest of the frame waits
+        for them to drain: then this returns an awaitable, which finishes the frame (and raises what
+        this would have raised); otherwise None, with the frame handled (no task on the common path).
+        A frame of many step 1 messages would otherwise queue a copy of the document per message."""
         ps = self.peers.get(peer)
         if ps is None:
-            return
-        for message in read_messages(frame):
+            return None
+        messages = read_messages(frame)
+        stopped = self._handle(ps, messages, 0)
+        return None if stopped is None else self._handle_drained(ps, messages, stopped)
+
+    async def _handle_drained(self, ps: _PeerState, messages: list, index: int | None) -> None:
+        peer = ps.peer
+        while index is not None:
+            await peer.drained()  # type: ignore[attr-defined]
+            if self.peers.get(peer) is not ps or self.closed:
+                return  # closed (or gone) meanwhile: the rest of its frame means nothing
+            index = self._handle(ps, messages, index)
+
+    def _handle(self, ps: _PeerState, messages: list, index: int) -> int | None:
+        """Handle ``messages[index:]``; the index of the first one that must wait for the peer's
+        outgoing bytes to drain, or None once all are handled."""
+        peer = ps.peer
+        flow = hasattr(peer, "drained")
+        for i in range(index, len(messages)):
+            if flow and peer.outgoing > OUTGOING_LOW_WATER:  # type: ignore[attr-defined]
+                return i
+            if self.peers.get(peer) is not ps or self.closed:
+                return None  # closed meanwhile (e.g. by a malformed message's neighbour)
+            message = messages[i]
             kind = message.kind
             if kind is MessageKind.SYNC_STEP1:
                 self._on_step1(ps, message.payload)
@@ -432,6 +489,7 @@ class Room:
                     raise crdt.DecodeError(f"unknown message type {message.custom_type}")
                 self._on_json_channel(ps, message.payload)
             # A permission-denied message from a client means nothing to the room.
+        return None
 
     # -- sync ------------------------------------------------------------------------------------
 
@@ -439,7 +497,7 @@ class Room:
         _check_state_vector(state_vector)
         ps.their_sv = state_vector
         if ps.phase == "live":
-            ps.peer.send(encode_sync_step2(self.doc.encode_state_as_update(state_vector)))
+            ps.peer.send(encode_sync_step2(_without_pending(self.doc, state_vector)))
         # Otherwise answered once the peer's own step 2 has been classified (see _on_step2).
 
     def _on_step2(self, ps: _PeerState, update: bytes) -> None:
@@ -478,6 +536,7 @@ class Room:
             ps.view = view
         if not foreign:
             ps.view = None
+            ps.pending_bytes = 0  # counted its updates before this step 2 (which holds them)
             self._apply_counting_pending(ps, update)
             self._go_live(ps)
             return
@@ -489,7 +548,7 @@ class Room:
     def _go_live(self, ps: _PeerState) -> None:
         ps.phase = "live"
         sv = ps.their_sv
-        ps.peer.send(encode_sync_step2(self.doc.encode_state_as_update(sv)))
+        ps.peer.send(encode_sync_step2(_without_pending(self.doc, sv)))
 
     def _first_sync_read_only(self, ps: _PeerState, update: bytes) -> None:
         refs, _ = read_update(update)
@@ -502,7 +561,7 @@ class Room:
         elif update != _EMPTY_UPDATE and _has_content(refs):
             self._refuse(ps, update)
         ps.phase = "live"
-        ps.peer.send(encode_sync_step2(self.doc.encode_state_as_update(ps.their_sv)))
+        ps.peer.send(encode_sync_step2(_without_pending(self.doc, ps.their_sv)))
 
     def _foreign_clients(self, refs: dict[int, list]) -> set[int]:
         """The clients of a foreign document in ``refs`` (decoded structs), or the empty set.
@@ -550,6 +609,15 @@ class Room:
         if ps.phase == "syncing":
             # Sent before its step 2: keep it for the classification of the step 2.
             read_update(update)
+            ps.pending_bytes += len(update)
+            if ps.pending_bytes > self.settings.pending_cap:
+                # Not the few edits a client makes before its step 2: drop them, its whole document
+                # (them included) comes with the step 2 asked for here.
+                self.log.warning("jupyter_crdt: %s: updates from %s before its sync step 2 passed the cap; "
+                                 "asking for its whole document", self.room_id, ps.author)
+                ps.pending_bytes = 0
+                self._ask_whole_state(ps)
+                return
             ps.view = ps.view or crdt.Doc()
             ps.view.apply_update(update)
             return
@@ -560,21 +628,45 @@ class Room:
 
     def _apply_counting_pending(self, ps: _PeerState, update: bytes) -> None:
         before = _pending_size(self.doc)
+        if before == 0 and self._pending_bytes:
+            self._forget_pending()  # integrated or dropped since (a reconciliation drops them)
         self.doc.apply_update(update, origin=ps)
         after = _pending_size(self.doc)
         if after == 0:
-            ps.pending_bytes = 0
+            if self._pending_bytes:
+                self._forget_pending()
         elif after > before:
-            ps.pending_bytes += len(update)
+            cost = _pending_cost(update, after - before)
+            ps.pending_bytes += cost
+            self._pending_bytes += cost
             if ps.pending_bytes > self.settings.pending_cap:
-                self._ask_whole_state(ps)
+                self.log.warning("jupyter_crdt: %s: pending updates from %s passed the cap; reconciling",
+                                 self.room_id, ps.author)
+                self._drop_pending_and_reconcile()
+            elif self._pending_bytes > self.settings.room_pending_cap:
+                self.log.warning(
+                    "jupyter_crdt: %s: room-wide pending updates passed %d bytes (cap %d), left by peers "
+                    "whose missing updates never came; dropped (none was acknowledged), connected "
+                    "senders reconciled", self.room_id, self._pending_bytes, self.settings.room_pending_cap)
+                self._drop_pending_and_reconcile()
+
+    def _forget_pending(self) -> None:
+        self._pending_bytes = 0
+        for other in self.peers.values():
+            other.pending_bytes = 0
+
+    def _drop_pending_and_reconcile(self) -> None:
+        """Drop every pending struct; the connected peers that sent some are asked for their whole
+        state and reconciled (their pending edits come back that way); those gone lose only
+        updates that were never acknowledged."""
+        _drop_pending(self.doc)
+        senders = [p for p in self.peers.values() if p.pending_bytes and p.phase != "syncing"]
+        self._forget_pending()
+        for p in senders:
+            self._ask_whole_state(p)
 
     def _ask_whole_state(self, ps: _PeerState) -> None:
-        """Too much pending from this peer: drop the pending structs and reconcile the peer."""
-        self.log.warning("jupyter_crdt: %s: pending updates from %s passed the cap; reconciling",
-                         self.room_id, ps.author)
-        _drop_pending(self.doc)
-        ps.pending_bytes = 0
+        """Reconcile a peer whose pending structs were dropped: ask for its whole document."""
         ps.phase = "syncing"
         ps.view = None
         ps.their_sv = None
@@ -605,9 +697,10 @@ class Room:
         # ps.view stays the peer's own document as it was (without the step 2 below): updates the peer
         # made before applying that step 2 integrate into it, later ones do not (see _merge_through_view).
         ps.their_sv = ps.their_sv or view.encode_state_vector()
-        ps.peer.send(encode_sync_step2(self.doc.encode_state_as_update(ps.their_sv)))
+        ps.peer.send(encode_sync_step2(_without_pending(self.doc, ps.their_sv)))
         # Probe: the peer's answer tells us it has applied the step 2 above.
         ps.phase = "reconciling"
+        ps.pending_bytes = 0  # counted its updates before the step 2 (merged above)
         ps.peer.send(encode_sync_step1(self.doc.encode_state_vector()))
 
     def _merge_through_view(self, ps: _PeerState, update: bytes) -> None:
@@ -1047,13 +1140,38 @@ def _drop_pending(doc: crdt.Doc) -> None:
 
 
 def _pending_size(doc: crdt.Doc) -> int:
+    """How many structs and deleted ranges wait for missing updates (0: none)."""
     store = doc.store
     size = 0
     if store.pending is not None:
-        size += sum(len(v) for v in store.pending.values()) if isinstance(store.pending, dict) else 1
+        size += sum(len(v) for v in store.pending.values())
     if store.pending_ds is not None:
-        size += len(store.pending_ds) if hasattr(store.pending_ds, "__len__") else 1
+        # Ranges, not clients: deletions of unknown ranges of one client would otherwise grow unseen.
+        size += sum(len(v) for v in store.pending_ds.values()) or 1
     return size
+
+
+def _pending_cost(update: bytes, new_structs: int) -> int:
+    """What an update that left ``new_structs`` more structs (or deleted ranges) pending counts against
+    the caps: its size plus the memory of each (tiny structs cost far more in memory than on the wire)."""
+    return len(update) + new_structs * PENDING_STRUCT_COST
+
+
+def _without_pending(doc: crdt.Doc, state_vector: bytes | None = None) -> bytes:
+    """``doc.encode_state_as_update(state_vector)`` without the pending structs and deletions.
+
+    Yjs includes them; a room does not: no peer could integrate them either (the room is every
+    peer's hub, it broadcasts them once their dependencies arrive), and re-encoding megabytes of
+    them for every joining peer made joins take seconds."""
+    store = doc.store
+    pending, pending_ds = store.pending, store.pending_ds
+    if pending is None and pending_ds is None:
+        return doc.encode_state_as_update(state_vector)
+    store.pending = store.pending_ds = None
+    try:
+        return doc.encode_state_as_update(state_vector)
+    finally:
+        store.pending, store.pending_ds = pending, pending_ds
 
 
 def _has_content(refs: dict[int, list]) -> bool:
@@ -1156,7 +1274,7 @@ class RoomManager:
         if room_id in self.forks:
             return self.forks[room_id]
         if room_id in self.timelines:
-            return self.timelines[room_id].room
+            return await self.timelines[room_id].open()
         base, branch = split_room_id(room_id)
         try:
             file_format, file_type, file_id = base.split(":", 2)
@@ -1245,16 +1363,27 @@ class RoomManager:
             await fork.close()
 
     async def timeline(self, room: Room) -> Timeline:
-        timeline = Timeline(room, uuid.uuid4().hex, self.settings, self.log)
-        timeline.room.events = self.events
-        await timeline.room.initialize()
+        """A new timeline of ``room``. Its copy of the document is made only when someone joins it (or
+        moves it); one nobody joined is forgotten after ``cleanup_delay``, and a joined one is unloaded
+        like a document room, ``cleanup_delay`` after its last peer left."""
+        timeline = Timeline(room, uuid.uuid4().hex, self.settings, self.log, on_empty=self._forget_timeline,
+                            events=self.events)
         self.timelines[timeline.room_id] = timeline
+        asyncio.get_running_loop().call_later(max(self.settings.cleanup_delay, 0), self._expire, timeline)
         return timeline
+
+    def _expire(self, timeline: Timeline) -> None:
+        if timeline.loaded is None:  # never joined (a loaded one goes when its room unloads)
+            self._forget_timeline(timeline)
+
+    def _forget_timeline(self, timeline: Timeline) -> None:
+        if self.timelines.get(timeline.room_id) is timeline:
+            del self.timelines[timeline.room_id]
 
     async def drop_timeline(self, timeline_id: str) -> None:
         timeline = self.timelines.pop(timeline_id, None)
-        if timeline is not None:
-            await timeline.room.close()
+        if timeline is not None and timeline.loaded is not None:
+            await timeline.loaded.close()
 
     def _forget(self, room: Room) -> None:
         if self.rooms.get(room.room_id) is room:
@@ -1262,7 +1391,7 @@ class RoomManager:
 
     async def close_all(self) -> None:
         rooms = list(self.rooms.values()) + list(self.forks.values())
-        rooms += [t.room for t in self.timelines.values()]
+        rooms += [t.loaded for t in self.timelines.values() if t.loaded is not None]
         self.rooms.clear()
         self.forks.clear()
         self.fork_infos.clear()
@@ -1275,10 +1404,16 @@ class RoomManager:
 
 
 class Timeline:
-    """A read-only copy of a room's document that can be moved through the recorded versions."""
+    """A read-only copy of a room's document that can be moved through the recorded versions.
 
-    def __init__(self, origin: Room, room_id: str, settings: RoomSettings, log: logging.Logger) -> None:
+    The copy (:attr:`loaded`) is made by :meth:`open`, when a client joins or moves it: JupyterLab asks
+    for a timeline each time its slider opens, and a copy per request was a copy of the document kept
+    for nothing."""
+
+    def __init__(self, origin: Room, room_id: str, settings: RoomSettings, log: logging.Logger,
+                 on_empty: Callable[[Timeline], None] | None = None, events: RoomEvents = NO_EVENTS) -> None:
         self.origin = origin
+        self._events = events
         self.room_id = room_id
         records = origin.store.records()
         # The server's own bookkeeping (the saved state it keeps in the document) is not a version
@@ -1286,28 +1421,61 @@ class Timeline:
         self._seqs = [seq for seq, r in enumerate(records, 1) if seq == 1 or r.author != AUTHOR_SERVER]
         self.timestamps = [records[seq - 1].time for seq in self._seqs]
         self.index = len(self._seqs)
-        self.room = Room(room_id, origin.model, None, MemoryStore(), settings, log,
-                         seed=origin.doc.encode_state_as_update())
-        self.room.read_only = True
-        self.room.keep_loaded = True
+        self._settings = settings
+        self._log = log
+        self._on_empty = on_empty
+        self._store = MemoryStore()
+        self._lock = asyncio.Lock()
+        self.loaded: Room | None = None
+        """The timeline's room, once opened."""
 
     @property
     def session_id(self) -> str:
-        return self.room.session_id
+        return self._store.session_id
 
-    def move(self, steps: int) -> bool:
+    async def open(self) -> Room:
+        """The timeline's room, made (showing the current version) if not yet. ``LookupError`` once it
+        was unloaded."""
+        async with self._lock:
+            room = self.loaded
+            if room is not None:
+                if room.closing.is_set():
+                    raise LookupError(f"timeline {self.room_id} was closed")
+                return room
+            room = Room(self.room_id, self.origin.model, None, self._store, self._settings, self._log,
+                        on_empty=self._unloaded, seed=_without_pending(self.origin.doc))
+            room.read_only = True
+            room.events = self._events
+            await room.initialize()
+            self.loaded = room
+            if self.index != len(self._seqs):
+                self._show(self.index)
+            room._schedule_cleanup()  # unloaded later unless someone joins
+            return room
+
+    def _unloaded(self, room: Room) -> None:
+        if self._on_empty is not None:
+            self._on_empty(self)
+
+    def _show(self, index: int) -> None:
+        assert self.loaded is not None
+        content = self.origin._content_at(self._seqs[index - 1])
+        with self.loaded.doc.transact(origin="timeline"):
+            self.loaded.model.apply(self.loaded.doc, content)
+
+    async def move(self, steps: int) -> bool:
         """Show the version ``steps`` changes later (negative: earlier); False at either end."""
         target = max(1, min(len(self._seqs), self.index + steps))
         if target == self.index:
             return False
-        content = self.origin._content_at(self._seqs[target - 1])
-        with self.room.doc.transact(origin="timeline"):
-            self.room.model.apply(self.room.doc, content)
+        await self.open()
+        self._show(target)
         self.index = target
         return True
 
-    def restore(self, author: str) -> None:
+    async def restore(self, author: str) -> None:
         """Make the version shown the origin room's content, as CRDT data (the timeline's client,
         which reconnects to the origin room with this copy's state, then adds nothing twice)."""
-        delta = self.room.doc.encode_state_as_update(self.origin.doc.encode_state_vector())
+        room = await self.open()
+        delta = room.doc.encode_state_as_update(self.origin.doc.encode_state_vector())
         self.origin.doc.apply_update(delta, origin=author)
