@@ -148,6 +148,12 @@ class CrdtExtension(ExtensionApp):
         help="Bytes queued for one websocket connection and not yet written to its socket before the "
         "connection is closed (code 1008: the client does not read what it is sent).",
     )
+    fork_cap = Int(
+        32,
+        config=True,
+        help="Forks (/api/collaboration/fork) open at once on this server. Each holds a copy of its "
+        "document until a client deletes it, so a new one past the cap is refused (429).",
+    )
 
     @default("max_message_size")
     def _default_max_message_size(self) -> int:
@@ -189,6 +195,7 @@ class CrdtExtension(ExtensionApp):
             pending_cap=self.pending_cap,
             room_pending_cap=self.room_pending_cap,
             outgoing_cap=self.outgoing_cap,
+            fork_cap=self.fork_cap,
         )
         event_logger = getattr(self.serverapp, "event_logger", None)
         if event_logger is not None:

@@ -357,6 +357,12 @@ class ForkHandler(_ManagedHandler):
         title, description = body.get("title", ""), body.get("description", "")
         if not isinstance(title, str) or not isinstance(description, str):
             raise web.HTTPError(400, "a fork's title and description are strings")
+        cap = self.manager.settings.fork_cap
+        if len(self.manager.forks) >= cap:
+            # Forks live until a client deletes them (a joined fork holds someone's edits): refuse more.
+            raise web.HTTPError(429, f"{len(self.manager.forks)} forks are open on this server (the cap, "
+                                f"CrdtExtension.fork_cap, is {cap}): delete one first "
+                                "(DELETE /api/collaboration/fork/FORK_ID)")
         fork_id = uuid.uuid4().hex
         info = {
             "root_roomid": root_id,

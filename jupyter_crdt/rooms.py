@@ -150,6 +150,8 @@ class RoomSettings:
     connected peers that sent some reconciled). Sizes as :func:`_pending_cost` counts them."""
     outgoing_cap: int = 32 << 20
     """Bytes queued for one connection and not yet written to its socket before it is closed (1008)."""
+    fork_cap: int = 32
+    """Forks open at once on this server (each holds a copy of its document until it is deleted)."""
 
 
 def encode_json_message(message: dict) -> bytes:

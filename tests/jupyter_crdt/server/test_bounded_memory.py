@@ -8,6 +8,7 @@ acknowledged is lost.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -354,3 +355,39 @@ def test_deletions_of_unknown_ranges_count_against_the_cap(big_server):
         await good.close()
 
     run(main())
+
+
+def test_forks_past_the_cap_are_refused_with_a_reason(tmp_path):
+    """A writer cannot make the server hold a copy of a document per request without bound: forks live
+    until a client deletes them (a joined one holds someone's edits), so past ``fork_cap`` a new one is
+    refused (429, saying how to free one); deleting one makes room again."""
+    srv = JupyterServer(tmp_path / "home", fork_cap=3)
+    srv.start()
+    try:
+        path = "forked.txt"
+        (srv.root / path).write_text("some text\n")
+
+        async def main():
+            alice = await CollabClient(srv, path).connect()
+            info = alice.session_info
+            room = f"{info['format']}:{info['type']}:{info['fileId']}"
+            body = {"title": "t", "description": "d", "synchronize": False}
+            created = []
+            for _ in range(3):
+                code, fork = await http(srv, "PUT", f"/api/collaboration/fork/{room}", body)
+                assert code == 201
+                created.append(fork["fork_roomid"])
+            code, refused = await http(srv, "PUT", f"/api/collaboration/fork/{room}", body)
+            assert code == 429
+            assert "fork_cap" in json.dumps(refused) and "DELETE" in json.dumps(refused)
+            code, listed = await http(srv, "GET", f"/api/collaboration/fork/{room}")
+            assert code == 200 and sorted(listed) == sorted(created)
+            code, _ = await http(srv, "DELETE", f"/api/collaboration/fork/{created[0]}")
+            assert code == 200
+            code, fork = await http(srv, "PUT", f"/api/collaboration/fork/{room}", body)
+            assert code == 201
+            await alice.close()
+
+        run(main())
+    finally:
+        srv.stop()
