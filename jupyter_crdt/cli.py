@@ -102,21 +102,31 @@ def _is_text(path: str | os.PathLike) -> bool:
 
 
 def _open_read(path: str) -> NotebookHistory:
-    """The history for a reading command: a change made on disk is recorded when the sidecar is free.
+    """The history for a reading command, read without writing anything (a git checkout stays clean).
 
-    A text file's is a ``TextHistory`` (an old ``.crdtlog`` is converted when the sidecar is free)."""
+    No lock is taken and the sidecar is never changed: a torn tail is ignored (and reported), and an
+    edit made to the file outside Jupyter is recorded in memory only, shown as a pending ``disk`` change
+    (the next command or server that writes the history records it). A text file's is a
+    ``TextHistory`` (an old ``.crdtlog`` is converted first, when the sidecar is free: the one
+    exception, a one-time change of format)."""
     kind: Any = NotebookHistory
     if _is_text(path):
         from ._text_history import TextHistory
 
         kind = TextHistory
         _convert_old_log(path)
-    if has_history(path):
-        try:
-            return kind.open(path, create=False)
-        except HistoryLockedError:
-            print(f"note: {sidecar_path(path)} is in use; reading it as it is on disk", file=sys.stderr)
-    return kind.open(path, writable=False)
+    nh = kind.open(path, writable=False)
+    _report_notes(nh)
+    return nh
+
+
+def _report_notes(nh: NotebookHistory) -> None:
+    """What opening the history found (a torn tail, a file the history could not explain), on stderr."""
+    for note in nh.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    for c in nh.pending:
+        print(f"note: {nh.path} was changed outside Jupyter; shown as pending change {c.short} "
+              f"({c.kind}), recorded when the history is next written", file=sys.stderr)
 
 
 def _convert_old_log(path: str) -> None:
@@ -202,10 +212,12 @@ def cmd_log(args: argparse.Namespace) -> int:
         version = _version(nh, args.rev)
         n = len(nh.history.ancestors(version))
         summaries = summarize(nh.history, version, progress=Progress(n, "reading history"))
-    shown = [s for s in summaries if args.all or s.visible]
+        pending = {c.hash for c in nh.pending}
+    shown = [s for s in summaries if args.all or s.visible or s.change.hash in pending]
     shown.reverse()  # newest first
     if args.json:
-        entries = [s.to_dict() for s in shown]
+        entries = [dict(s.to_dict(), pending=True) if s.change.hash in pending else s.to_dict()
+                   for s in shown]
         if args.group is not None:
             entries = [_group_dict(g) for g in _groups(shown, args.group)]
         if args.max_count:
@@ -228,7 +240,9 @@ def cmd_log(args: argparse.Namespace) -> int:
     else:
         for s in shown:
             c = s.change
-            lines.append(f"{_yellow(c.short, color)}  {_when(c.time)}  {c.author:<12} {c.kind:<8} {s.text()}")
+            mark = " (pending: not in the history file yet)" if c.hash in pending else ""
+            lines.append(f"{_yellow(c.short, color)}  {_when(c.time)}  {c.author:<12} {c.kind:<8} {s.text()}"
+                         f"{mark}")
     if args.max_count:
         lines = lines[: args.max_count]
     print("\n".join(lines) if lines else "(no changes)")

@@ -1,0 +1,215 @@
+"""Stale, truncated and damaged histories (issue 12, row 5), and reads that never write.
+
+A sidecar restored from a backup taken just before the last edits, or cut short, must not make the notebook
+hold its newest text twice: the file's content wins and is recorded as a ``disk`` change. A file that holds
+a version the history recorded (autosave off) keeps the later edits. A cut is reported, never silent.
+Reading commands (``log``, ``show``, ``diff``, ``blame``) leave the sidecar byte for byte as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import nbformat
+import pytest
+
+from crdt import HistoryFile
+from jupyter_crdt.histories import NotebookHistory, sidecar_path
+
+from .helpers import cli, replace_in_source
+
+
+def _notebook(path, sources: list[str]) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s, id=f"c{i}") for i, s in enumerate(sources)]
+    path.write_text(nbformat.writes(nb), encoding="utf-8")
+
+
+def _sources(path) -> list[str]:
+    return [c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+            for c in json.loads(path.read_text())["cells"]]
+
+
+def _type(nh: NotebookHistory, marker: str, old: str, new: str) -> None:
+    with nh.edit("ann") as e:
+        replace_in_source(e.doc, marker, old, new)
+
+
+@pytest.fixture
+def nb(tmp_path):
+    p = tmp_path / "a.ipynb"
+    _notebook(p, ["x = 1", "y = 2"])
+    return p
+
+
+def _stale_backup(nb) -> bytes:
+    """Edits saved, a backup of the sidecar taken while more edits were unsaved, then those edits and more
+    saved: returns the backup (its ``main`` has edits after its ``written``, the file has them all)."""
+    with NotebookHistory.open(nb, author="ann") as nh:
+        _type(nh, "x = 1", "x = 1", "x = 10")
+        nh.write_notebook()
+        _type(nh, "x = 10", "x = 10", "x = 10  # unsaved")
+        nh.flush()
+        backup = sidecar_path(nb).read_bytes()
+        _type(nh, "unsaved", "unsaved", "unsaved, then saved")
+        nh.write_notebook()
+    return backup
+
+
+def test_stale_backup_file_wins_without_duplicated_text(nb):
+    backup = _stale_backup(nb)
+    on_disk = _sources(nb)
+    assert on_disk == ["x = 10  # unsaved, then saved", "y = 2"]
+    sidecar_path(nb).write_bytes(backup)  # restored from the backup
+    with NotebookHistory.open(nb, author="ann") as nh:
+        assert [c["source"] for c in nh.notebook()["cells"]] == on_disk  # nothing applied twice
+        assert any("never recorded" in n for n in nh.notes), nh.notes
+        assert nh.history.get(next(iter(nh.main))).kind == "disk"  # recorded against what it held
+        assert nh.written == nh.main
+        nh.write_notebook()
+    assert _sources(nb) == on_disk
+    history = HistoryFile.read(sidecar_path(nb))
+    assert [c["source"] for c in NotebookHistory.open(nb, writable=False).notebook()["cells"]] == on_disk
+    assert len(history) > 0
+
+
+def test_file_lagging_behind_on_purpose_keeps_unsaved_edits(nb):
+    """Autosave off: the file holds the version last written; later edits stay (nothing recorded)."""
+    with NotebookHistory.open(nb, author="ann") as nh:
+        _type(nh, "x = 1", "x = 1", "x = 5")
+        nh.write_notebook()
+        _type(nh, "x = 5", "x = 5", "x = 55")
+        _type(nh, "y = 2", "y = 2", "y = 22")
+    with NotebookHistory.open(nb, author="ann") as nh:
+        assert [c["source"] for c in nh.notebook()["cells"]] == ["x = 55", "y = 22"]
+        assert nh.notes == []
+
+
+def test_file_at_a_recorded_unsaved_version_keeps_later_edits(nb):
+    """The file holds a version recorded after ``written`` (the branch move was lost, e.g. a crash
+    between writing the file and noting it): ``written`` moves there, the later edits are kept."""
+    with NotebookHistory.open(nb, author="ann") as nh:
+        _type(nh, "x = 1", "x = 1", "x = 5")
+        nh.write_notebook()
+        written = nh.written
+        _type(nh, "x = 5", "x = 5", "x = 55")
+        middle = nh.notebook()
+        _type(nh, "y = 2", "y = 2", "y = 22")
+        assert nh.written == written
+    nb.write_text(nbformat.writes(nbformat.from_dict(middle)), encoding="utf-8")
+    with NotebookHistory.open(nb, author="ann") as nh:
+        assert [c["source"] for c in nh.notebook()["cells"]] == ["x = 55", "y = 22"]
+        assert [c["source"] for c in nh.notebook(nh.written)["cells"]] == ["x = 55", "y = 2"]
+        assert not any(c.kind == "disk" for c in nh.history.changes)
+
+
+def test_edit_by_another_tool_still_merges_with_unsaved_edits(nb):
+    """The rule does not take the file's side when another tool edited what was written: both edits stay."""
+    with NotebookHistory.open(nb, author="ann") as nh:
+        _type(nh, "x = 1", "x = 1", "x = 1  # mine, unsaved")
+    _notebook(nb, ["x = 1", "y = 2  # theirs"])
+    with NotebookHistory.open(nb, author="ann") as nh:
+        assert [c["source"] for c in nh.notebook()["cells"]] == ["x = 1  # mine, unsaved", "y = 2  # theirs"]
+        assert nh.notes == []
+
+
+def test_sidecar_cut_in_half_is_reported_and_file_wins(nb):
+    with NotebookHistory.open(nb, author="ann") as nh:
+        for i in range(6):
+            _type(nh, "x = 1", "x = 1", f"x = 1{i}")
+            nh.flush()
+            if i == 1:
+                nh.write_notebook()
+        nh.write_notebook()
+    on_disk = _sources(nb)
+    sc = sidecar_path(nb)
+    data = sc.read_bytes()
+    sc.write_bytes(data[: len(data) // 2 + 5])
+    with NotebookHistory.open(nb, writable=False) as nh:  # a reader: reported, file untouched
+        assert any("ends at byte" in n and "cut short" in n for n in nh.notes), nh.notes
+        assert [c["source"] for c in nh.notebook()["cells"]] == on_disk
+    assert sc.read_bytes() == data[: len(data) // 2 + 5]
+    with NotebookHistory.open(nb, author="ann") as nh:  # a writer: cut off, and still reported
+        assert any("ends at byte" in n and "cut off" in n for n in nh.notes), nh.notes
+        assert [c["source"] for c in nh.notebook()["cells"]] == on_disk
+        nh.write_notebook()
+    assert _sources(nb) == on_disk
+
+
+def test_torn_tail_describes_the_cut_record(nb):
+    with NotebookHistory.open(nb, author="ann") as nh:
+        _type(nh, "x = 1", "x = 1", "x = 1 + 1")
+    sc = sidecar_path(nb)
+    data = sc.read_bytes()
+    with NotebookHistory.open(nb, author="ann") as nh:
+        _type(nh, "y = 2", "y = 2", "y = 3")
+    full = sc.read_bytes()
+    sc.write_bytes(full[: len(data) + 20])  # the next record's 12-byte frame header and 8 payload bytes
+    history, tail = HistoryFile.load(sc)
+    assert tail is not None and tail.offset == len(data) and tail.size == 20
+    assert tail.record is not None and tail.record > 20 and not tail.zeros
+    assert [c.hash for c in HistoryFile.read(sc).changes] == [c.hash for c in history.changes]
+    sc.write_bytes(data + bytes(40))  # a crash grew the file but never wrote it
+    _, tail = HistoryFile.load(sc)
+    assert tail is not None and tail.zeros and "crash" in tail.describe(sc)
+    sc.write_bytes(data)
+    assert HistoryFile.load(sc)[1] is None
+
+
+# -- the command line ---------------------------------------------------------------------------------------
+
+
+def _git(cwd, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
+                               "HOME": str(cwd), "PATH": "/usr/bin:/bin"}).stdout
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_reads_never_write_and_show_a_pending_disk_change(nb):
+    root = nb.parent
+    with NotebookHistory.open(nb, author="ann") as nh:
+        _type(nh, "x = 1", "x = 1", "x = 2")
+        nh.write_notebook()
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "start")
+    sc = sidecar_path(nb)
+    before = sc.read_bytes()
+    _notebook(nb, ["x = 2", "y = 2  # edited in vim"])  # outside Jupyter
+    _git(root, "add", nb.name)
+    r = cli("log", nb)
+    assert r.returncode == 0, r.stderr
+    assert "disk" in r.stdout and "pending" in r.stdout
+    assert "changed outside Jupyter" in r.stderr
+    r = cli("log", nb, "--json")
+    entries = json.loads(r.stdout)
+    assert entries[0]["kind"] == "disk" and entries[0]["pending"] is True
+    assert cli("show", nb).stdout.count("edited in vim") == 1
+    assert cli("diff", nb).returncode == 0
+    assert cli("blame", nb, "c1").returncode == 0
+    assert sc.read_bytes() == before
+    assert _git(root, "status", "--porcelain", "--", sc.name) == ""
+    with NotebookHistory.open(nb, author="ann") as nh:  # the next write records it
+        assert nh.history.get(next(iter(nh.main))).kind == "disk"
+    assert sc.read_bytes() != before
+
+
+def test_cli_reports_a_cut_sidecar_and_keeps_it(nb):
+    with NotebookHistory.open(nb, author="ann") as nh:
+        for i in range(4):
+            _type(nh, "x = 1", "x = 1", f"x = 1{i}")
+            nh.flush()
+        nh.write_notebook()
+    sc = sidecar_path(nb)
+    data = sc.read_bytes()
+    sc.write_bytes(data[: len(data) * 2 // 3])
+    cut = sc.read_bytes()
+    r = cli("log", nb)
+    assert r.returncode == 0
+    assert "warning:" in r.stderr and str(sc) in r.stderr and "cut short" in r.stderr, r.stderr
+    assert sc.read_bytes() == cut
+    assert cli("show", nb).stdout.count("x = 13") == 1
