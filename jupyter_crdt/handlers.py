@@ -124,6 +124,7 @@ class SessionHandler(_ManagedHandler):
             "fileId": file_id,
             "sessionId": room.session_id,
             "readOnly": not writable,
+            **({"warnings": room.history_notes} if room.history_notes else {}),
         }))
 
 
@@ -508,6 +509,7 @@ class CrdtApiHandler(_ManagedHandler):
                 "dirty": bool(room.doc.get_map("state").get("dirty")),
                 "readOnly": room.read_only_on_disk,
                 "diskModified": str(room.loader.disk.last_modified) if room.loader else None,
+                "historyWarnings": room.history_notes,
             }))
         elif what == "show":
             seq = _int_argument(self, "seq")

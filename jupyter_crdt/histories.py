@@ -42,6 +42,7 @@ import shutil
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ __all__ = [
     "move_history",
     "copy_history",
     "delete_history",
+    "set_aside",
     "write_history",
     "notebook_text",
     "same_content",
@@ -168,6 +170,31 @@ def copy_history(old: str | os.PathLike, new: str | os.PathLike) -> bool:
         raise
     _fsync_dir(dst.parent)
     return True
+
+
+def set_aside(notebook: str | os.PathLike, why: str = "corrupt") -> Path:
+    """Rename the history of ``notebook`` to ``.NAME.crdt.WHY-<UTC time>`` beside it (a damaged one, so
+    the notebook can start a new history without losing the old one); returns the new path.
+
+    Never deletes or overwrites anything, and renames a symbolic link itself, never its target.
+    """
+    src = sidecar_path(notebook)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    for n in range(100):
+        dst = src.with_name(f"{src.name}.{why}-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            os.link(src, dst, follow_symlinks=False)  # fails if dst exists: nothing is overwritten
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here: rename, having checked that nothing is in the way
+            if os.path.lexists(dst):
+                continue
+            os.rename(src, dst)
+        else:
+            os.unlink(src)
+        _fsync_dir(src.parent)
+        return dst
+    raise FileExistsError(f"could not find a free name to set {src} aside")
 
 
 def delete_history(notebook: str | os.PathLike) -> bool:

@@ -198,6 +198,9 @@ class Room:
         """Set when :meth:`close` starts (a closing room is not handed out again)."""
         self._closed_event = asyncio.Event()
         self.read_only_on_disk = False
+        self.history_notes: list[str] = []
+        """What loading found about the history that a person should hear (a torn tail cut off, a
+        damaged history set aside, a file the history could not explain); logged, and in the status."""
         self.read_only = False
         """No peer may change this room (timeline rooms)."""
         self.keep_loaded = False
@@ -242,6 +245,7 @@ class Room:
             self.log.warning("jupyter_crdt: %s: %s; keeping this room's history in memory", self.room_id, e)
             self.store = MemoryStore()
             loaded = self.store.load()
+        self.history_notes = list(loaded.notes)
         content: Any = None
         disk_merge: Any = None
         disk: DiskState | None = None
@@ -267,8 +271,8 @@ class Room:
                     saved_doc.apply_update(saved_update)
                     saved = self.model.export(saved_doc)
                 if digest != self.model.digest(saved) and digest != self.model.digest(current):
-                    # The file changed while no server watched it: merged in below, once observed.
-                    disk_merge = self.model.merge(saved, current, content)
+                    disk_merge = self._disk_at_open(saved, current, content, digest,
+                                                    saved_update is not None)
                 self._saved_content = content
                 self._saved_digest = digest
             else:
@@ -292,6 +296,8 @@ class Room:
             self._saved_content = content
             self._saved_digest = self.model.digest(content)
             self.store.mark_saved(self.store.position(), self._saved_digest)
+        for note in self.history_notes:
+            self.log.warning("jupyter_crdt: %s: %s", self.room_id, note)
         self.doc.observe_updates(self._on_update)
         self.awareness.observe_update(self._on_awareness)
         self._set_state(dirty=self._changed_since_save if self.loader is not None else None,
@@ -307,6 +313,24 @@ class Room:
         self.ready.set()
         if self._changed_since_save:
             self._schedule_save()
+
+    def _disk_at_open(self, saved: Any, current: Any, content: Any, digest: str, known_saved: bool) -> Any:
+        """What to apply for a file that changed while no server watched it (None: nothing), by the rules
+        of ``histories.sync_notebook``: a version recorded after the saved one keeps the later edits; a
+        file that already holds the unsaved edits (a stale or cut-short history) wins as it is, so
+        nothing is applied twice; another tool's edit is merged three-way with the unsaved edits."""
+        from .histories import UNEXPLAINED_NOTE, file_is_newer
+
+        find = getattr(self.store, "recorded_position", None)
+        if known_saved and find is not None:
+            position = find(lambda doc: self.model.digest(self.model.export(doc)) == digest)
+            if position is not None:
+                self.store.mark_saved(position, digest)
+                return None
+        if known_saved and file_is_newer(saved, current, content):
+            self.history_notes.append(UNEXPLAINED_NOTE)
+            return content
+        return self.model.merge(saved, current, content)
 
     def _content_at(self, seq: int) -> Any:
         doc = crdt.Doc()

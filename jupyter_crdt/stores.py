@@ -60,6 +60,9 @@ class Loaded:
     meta: dict[str, Any] = field(default_factory=dict)
     repaired: bool = False
     """Whether a torn or corrupt tail was cut off."""
+    notes: list[str] = field(default_factory=list)
+    """What a person should hear about the history (a torn tail cut off, a damaged history set aside):
+    the room logs them and shows them in ``GET /api/crdt/status`` and the session reply."""
 
 
 class HistoryStore(Protocol):
@@ -357,16 +360,24 @@ class SidecarHistoryStore:
         return NotebookHistory
 
     def load(self) -> Loaded:
-        from crdt.history_file import HistoryLockedError
+        from crdt.history_file import HistoryFileError, HistoryLockedError
 
         from .loaders import FileGone
 
+        notes: list[str] = []
         try:
-            self.document_history = self._history_class().open(self.path, author="server", sync=False)
+            try:
+                self.document_history = self._history_class().open(self.path, author="server", sync=False)
+            except HistoryFileError as e:
+                # A damaged history must not keep the document from opening: it is set aside (kept, for
+                # `jupyter crdt recover`) and the document starts a new history from its file.
+                notes.append(self._set_aside(e))
+                self.document_history = self._history_class().open(self.path, author="server", sync=False)
         except HistoryLockedError as e:
             raise StoreLocked(str(e)) from None
         except FileNotFoundError as e:  # neither the notebook nor a history: as the loader says it
             raise FileGone(str(e)) from None
+        notes.extend(self.document_history.notes)
         self.session_id = self.document_history.session_id or ""
         # updates journaled before a crash: into main, so the room starts with them
         self.document_history.flush_edits()
@@ -375,7 +386,30 @@ class SidecarHistoryStore:
         base = changes[0].update if len(changes) else None
         # The document of main in one update (checkpoints make this fast); records() has the changes.
         main = Record(history.update_at(self.document_history.main), "history", 0.0) if len(changes) else None
-        return Loaded(records=[main] if main else [], base=base, meta={})
+        return Loaded(records=[main] if main else [], base=base, meta={}, notes=notes)
+
+    def _set_aside(self, error: Any) -> str:
+        from .histories import set_aside, sidecar_path
+
+        aside = set_aside(self.path)
+        name = os.path.basename(self.path)
+        # names, not the server's paths: this reaches clients
+        return (f"the history {sidecar_path(name)} is damaged ({error.reason}, at byte {error.offset}): "
+                f"it was moved aside to {aside.name} (kept) and {name} opened from its file with a new "
+                f"history. To bring back what the old history still holds, close the document (or stop "
+                f"the server) and run in its folder: jupyter crdt recover {name} {aside.name}")
+
+    def recorded_position(self, matches: Any) -> Any:
+        """The newest version recorded after the one last written and before ``main`` whose document
+        ``matches`` (a predicate on a ``crdt.Doc``), or None (see ``histories.recorded_version``)."""
+        from .histories import recorded_version
+
+        nh = self.document_history
+        nh.flush_edits()
+        written, main = nh.written, nh.main
+        if written is None or written == main:
+            return None
+        return recorded_version(nh.history, written, main, matches)
 
     def set_base(self, update: bytes) -> None:
         """Not needed: a history starts with the import of the file."""
