@@ -502,6 +502,26 @@ class HistoryFile:
         return loaded.history
 
     @staticmethod
+    def salvage(path: str | os.PathLike) -> tuple[History, HistoryFileError | None]:
+        """What a damaged file still holds: the history of the records before the damage (journal
+        records grouped as :meth:`read` does) and the damage found (None if the file is sound). Raises
+        :class:`HistoryFileError` when not even the header can be read. The file is not changed."""
+        path = Path(path)
+        with open(path, "rb") as f:
+            data = f.read()
+        damage = None
+        try:
+            loaded = _load(data, path)
+        except HistoryFileError as e:
+            if e.offset <= len(MAGIC):
+                raise
+            damage = e
+            loaded = _load(data[: e.offset], path)  # every record before the damaged one is whole
+        if loaded.journal:
+            _group_journal(loaded.history, [entry for entry, _ in loaded.journal])
+        return loaded.history, damage
+
+    @staticmethod
     def read_journal(path: str | os.PathLike) -> list[JournalEntry]:
         """The journal records of ``path`` no change supersedes yet, in order (no lock is taken)."""
         path = Path(path)

@@ -31,7 +31,9 @@ from .histories import (
     NoCommonHistory,
     NotebookHistory,
     has_history,
+    is_sidecar,
     move_history,
+    notebook_path_of,
     notebook_text,
     sidecar_path,
     write_history,
@@ -628,6 +630,88 @@ def cmd_purge(args: argparse.Namespace) -> int:
 # -- moving ---------------------------------------------------------------------------------------------
 
 
+# -- recover --------------------------------------------------------------------------------------------
+
+
+def _damaged_copies(path: str) -> list[Path]:
+    """Damaged histories of ``path`` set aside by a server (``.NAME.crdt.corrupt-<time>``), newest last."""
+    sc = sidecar_path(path)
+    try:
+        names = os.listdir(sc.parent)
+    except OSError:
+        return []
+    return sorted(sc.parent / n for n in names if n.startswith(f"{sc.name}.corrupt-"))
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Bring back what a damaged history still holds (see docs/cli.md, "Damaged histories")."""
+    from crdt import HistoryFile
+
+    from .histories import set_aside
+
+    path = args.notebook
+    if not Path(path).exists():
+        raise CliError(f"no file at {path}")
+    sc = sidecar_path(path)
+    damaged = Path(args.damaged) if args.damaged else None
+    if damaged is None or damaged.resolve() == sc.resolve():
+        try:  # the sidecar itself: is it damaged?
+            HistoryFile.read(sc)
+            if damaged is not None:
+                print(f"{sc} is not damaged: nothing to recover")
+                return EXIT_OK
+        except FileNotFoundError:
+            if damaged is not None:
+                raise
+        except HistoryFileError:
+            damaged = set_aside(path)
+            print(f"moved the damaged history {sc} aside to {damaged} (kept)", file=sys.stderr)
+    if damaged is None:
+        copies = _damaged_copies(path)
+        if not copies:
+            raise CliError(f"{path} has no damaged history (none set aside as {sc.name}.corrupt-*)")
+        damaged = copies[-1]
+    salvaged, damage = HistoryFile.salvage(damaged)
+    if not len(salvaged):
+        raise CliError(f"{damaged} holds no readable change" + (f" ({damage.reason})" if damage else ""))
+    kind: Any = NotebookHistory
+    if _is_text(path):
+        from ._text_history import TextHistory
+
+        kind = TextHistory
+    try:
+        nh = kind.open(path, author=_author(args), sync=False)
+    except HistoryLockedError:
+        raise CliError(f"{path} is open in a running Jupyter server: close it there (or stop the server) and "
+                       "run this again") from None
+    with nh:
+        joined = False
+        if not nh.created:
+            try:
+                nh.merge_history(salvaged)
+                joined = True
+            except NoCommonHistory:
+                pass
+        if not joined:  # the history started since (from the file) is kept as a copy, then replaced
+            if not nh.created:
+                nh.flush()
+                kept = sc.with_name(f"{sc.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
+                fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                             os.stat(sc).st_mode & 0o666)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(sc.read_bytes())
+                print(f"kept the history started since as {kept}", file=sys.stderr)
+            nh.replace_history(salvaged)
+        nh.sync_from_disk()  # what the file holds now (edits made since the damage) stays
+        (getattr(nh, "write_file", None) or nh.write_notebook)()
+        for note in nh.notes:
+            print(f"warning: {note}", file=sys.stderr)
+    where = f"up to byte {damage.offset}; after it: {damage.reason}" if damage else "all of it"
+    print(f"recovered {len(salvaged)} changes from {damaged} ({where}) into the history of {path}; "
+          f"{damaged} was left in place: delete it when you no longer need it")
+    return EXIT_OK
+
+
 def cmd_mv(args: argparse.Namespace) -> int:
     src, dst = Path(args.source), Path(args.dest)
     if dst.is_dir():
@@ -764,6 +848,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     sp.add_argument("--author", default=None)
 
+    sp = add("recover", cmd_recover, "bring back what a damaged history still holds",
+             "Read the changes a damaged history file still holds (every record before the damage) into the "
+             "notebook's history, keeping what the notebook file holds now as the newest version. DAMAGED: "
+             "a history set aside by the server (default: the newest .NAME.crdt.corrupt-*), or the sidecar "
+             "itself when it is damaged (it is set aside first). Nothing is deleted.")
+    sp.add_argument("notebook")
+    sp.add_argument("damaged", nargs="?", default=None)
+    sp.add_argument("--author", default=None)
+
     sp = add("mv", cmd_mv, "rename or move a notebook together with its history",
              "Move NOTEBOOK to DEST (a file or a directory) with its history sidecar; uses git mv for files "
              "git tracks.")
@@ -794,8 +887,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"jupyter crdt {args.command}: {e}", file=sys.stderr)
     except HistoryLockedError as e:
         print(f"jupyter crdt {args.command}: {_locked_message(e.path)}", file=sys.stderr)
-    except (NotebookFormatError, HistoryFileError, RevisionError, FileNotFoundError, PermissionError,
-            NoCommonHistory) as e:
+    except HistoryFileError as e:
+        hint = ""
+        if is_sidecar(e.path) and args.command != "recover":
+            hint = (f"\nthe notebook file is not affected. To set the damaged history aside and keep what it "
+                    f"still holds, run: jupyter crdt recover {notebook_path_of(e.path)}")
+        print(f"jupyter crdt {args.command}: {e}{hint}", file=sys.stderr)
+    except (NotebookFormatError, RevisionError, FileNotFoundError, PermissionError, NoCommonHistory) as e:
         print(f"jupyter crdt {args.command}: {e}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -213,3 +213,73 @@ def test_cli_reports_a_cut_sidecar_and_keeps_it(nb):
     assert "warning:" in r.stderr and str(sc) in r.stderr and "cut short" in r.stderr, r.stderr
     assert sc.read_bytes() == cut
     assert cli("show", nb).stdout.count("x = 13") == 1
+
+
+# -- damaged (corrupt) histories ---------------------------------------------------------------------------
+
+
+def _damaged(nb) -> tuple[bytes, list[str]]:
+    """A history with edits by ann, then bytes flipped in its last third; returns the damaged bytes and
+    the hashes of the changes before the damage."""
+    with NotebookHistory.open(nb, author="ann") as nh:
+        for old, new in (("x = 1", "x = 2"), ("x = 2", "x = 3")):
+            _type(nh, old, old, new)
+            nh.flush()
+        nh.write_notebook()
+        early = [c.hash for c in nh.history.changes]
+        for old, new in (("x = 3", "x = 4"), ("x = 4", "x = 5")):
+            _type(nh, old, old, new)
+            nh.flush()
+        nh.write_notebook()
+    sc = sidecar_path(nb)
+    data = bytearray(sc.read_bytes())
+    for k in range(len(data) - 30, len(data) - 22):
+        data[k] ^= 0xFF
+    sc.write_bytes(bytes(data))
+    return bytes(data), early
+
+
+def test_damaged_sidecar_read_names_the_recovery_command_and_recover_keeps_what_it_holds(nb):
+    damaged, early = _damaged(nb)
+    sc = sidecar_path(nb)
+    r = cli("log", nb)
+    assert r.returncode == 2
+    assert str(sc) in r.stderr and f"jupyter crdt recover {nb}" in r.stderr, r.stderr
+    assert sc.read_bytes() == damaged  # a read changes nothing, not even a damaged file
+    history, damage = HistoryFile.salvage(sc)
+    assert damage is not None and set(early) <= {c.hash for c in history.changes}
+    r = cli("recover", nb)
+    assert r.returncode == 0, r.stderr
+    aside = [p for p in nb.parent.iterdir() if p.name.startswith(f"{sc.name}.corrupt-")]
+    assert len(aside) == 1 and aside[0].read_bytes() == damaged  # set aside, never deleted
+    with NotebookHistory.open(nb, writable=False) as nh:
+        assert set(early) <= {c.hash for c in nh.history.changes}
+        assert [c["source"] for c in nh.notebook()["cells"]] == ["x = 5", "y = 2"]  # the file's content
+    assert _sources(nb) == ["x = 5", "y = 2"]
+    assert cli("log", nb).returncode == 0
+
+
+def test_recover_after_the_server_set_the_history_aside(nb):
+    """The server's open sets a damaged history aside and starts a new one; edits follow; ``recover``
+    then joins the old history's readable part, keeps the file's content, and keeps the new history
+    as a copy."""
+    from jupyter_crdt.stores import NotebookHistoryStore
+
+    damaged, early = _damaged(nb)
+    store = NotebookHistoryStore(str(nb))
+    loaded = store.load()
+    assert any("jupyter crdt recover" in n for n in loaded.notes), loaded.notes
+    store.close()
+    assert not (sidecar_path(nb).read_bytes() == damaged)
+    with NotebookHistory.open(nb, author="bob") as nh:  # edits made since, in the new history
+        _type(nh, "y = 2", "y = 2", "y = 20")
+        nh.write_notebook()
+    r = cli("recover", nb)
+    assert r.returncode == 0, r.stderr
+    assert "replaced-" in r.stderr
+    with NotebookHistory.open(nb, writable=False) as nh:
+        assert set(early) <= {c.hash for c in nh.history.changes}
+        assert [c["source"] for c in nh.notebook()["cells"]] == ["x = 5", "y = 20"]
+    assert _sources(nb) == ["x = 5", "y = 20"]
+    names = [p.name for p in nb.parent.iterdir()]
+    assert any(".corrupt-" in n for n in names) and any(".replaced-" in n for n in names)
