@@ -384,7 +384,7 @@ UNEXPLAINED_NOTE = (
     "the notebook file holds content its history never recorded (the history is older than the file: "
     "restored from a backup, or cut short?); the file's content was kept and recorded as a 'disk' change"
 )
-MAX_VERSIONS_CHECKED = 500
+MAX_VERSIONS_CHECKED = 200
 """Unsaved changes compared with the file, newest first, when looking for the version it holds."""
 
 
