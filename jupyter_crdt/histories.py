@@ -338,6 +338,7 @@ def sync_notebook(history: History, disk: Mapping, *, main_doc: Doc | None = Non
             history.set_branch(WRITTEN, main)
         return [], None
     base = history.branches.get(WRITTEN) or main
+    wins = False
     if base != main:
         written_nb = _export(history.doc_at(base))
         if same_content(disk, written_nb):
@@ -349,7 +350,7 @@ def sync_notebook(history: History, disk: Mapping, *, main_doc: Doc | None = Non
         if file_is_newer(written_nb, main_nb, disk):
             if notes is not None:
                 notes.append(UNEXPLAINED_NOTE)
-            base = main  # the file wins: recorded against main, so nothing is applied twice
+            base, wins = main, True  # the file wins: recorded against main, so nothing is applied twice
     client = derived_client_id("jupyter-crdt disk", [*sorted(base), _canonical(disk)])
     fork = history.doc_at(base, client_id=client)
     with warnings.catch_warnings():
@@ -370,8 +371,8 @@ def sync_notebook(history: History, disk: Mapping, *, main_doc: Doc | None = Non
                 return [], None
     out = [change]
     history.set_branch(WRITTEN, change.hash)
-    if base == main:
-        history.set_branch(MAIN, change.hash)
+    if wins:
+        history.set_branch(MAIN, history.heads_of(main | {change.hash}))
         return out, None
     vm = merge_versions(history, main, (change.hash,))
     if vm.change is not None:
