@@ -114,6 +114,8 @@ class SessionHandler(_ManagedHandler):
             room = await self.manager.get(file_format, file_type, file_id)
         except FileGone:
             raise web.HTTPError(404, f"File {path!r} does not exist") from None
+        except crdt.HistoryFileError as e:  # damaged and could not be set aside (see stores.py)
+            raise web.HTTPError(409, str(e)) from None
         except LookupError as e:
             raise web.HTTPError(400, str(e)) from None
         writable = await _can(self, "write") and not room.read_only_on_disk

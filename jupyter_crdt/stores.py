@@ -391,8 +391,13 @@ class SidecarHistoryStore:
     def _set_aside(self, error: Any) -> str:
         from .histories import set_aside, sidecar_path
 
-        aside = set_aside(self.path)
         name = os.path.basename(self.path)
+        try:
+            aside = set_aside(self.path)
+        except OSError as e:  # e.g. a read-only folder: refused, with the reason and the way out
+            raise type(error)(sidecar_path(name), error.offset,
+                              f"{error.reason}; it could not be moved aside ({e.strerror or e}): move it "
+                              f"away, or run in its folder: jupyter crdt recover {name}") from None
         # names, not the server's paths: this reaches clients
         return (f"the history {sidecar_path(name)} is damaged ({error.reason}, at byte {error.offset}): "
                 f"it was moved aside to {aside.name} (kept) and {name} opened from its file with a new "

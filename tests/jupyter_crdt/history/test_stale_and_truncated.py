@@ -283,3 +283,23 @@ def test_recover_after_the_server_set_the_history_aside(nb):
     assert _sources(nb) == ["x = 5", "y = 20"]
     names = [p.name for p in nb.parent.iterdir()]
     assert any(".corrupt-" in n for n in names) and any(".replaced-" in n for n in names)
+
+
+def test_a_damaged_history_that_cannot_be_set_aside_is_refused_with_the_way_out(nb, monkeypatch):
+    """(A read-only folder, say.) The server's open refuses with the reason, naming the recovery command,
+    and leaves the damaged file where it was; the session handler answers 409 with that text."""
+    from crdt import HistoryFileError
+    from jupyter_crdt import histories
+    from jupyter_crdt.stores import NotebookHistoryStore
+
+    damaged, _ = _damaged(nb)
+
+    def refuse(path, why="corrupt"):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(histories, "set_aside", refuse)
+    with pytest.raises(HistoryFileError) as info:
+        NotebookHistoryStore(str(nb)).load()
+    message = str(info.value)
+    assert "could not be moved aside" in message and "jupyter crdt recover a.ipynb" in message
+    assert sidecar_path(nb).read_bytes() == damaged
