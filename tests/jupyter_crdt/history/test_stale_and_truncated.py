@@ -75,6 +75,22 @@ def test_stale_backup_file_wins_without_duplicated_text(nb):
     assert len(history) > 0
 
 
+def test_stale_backup_with_later_corrections_of_the_unsaved_text(nb):
+    """After the backup, part of the unsaved text was deleted again and more typed: still the file's."""
+    with NotebookHistory.open(nb, author="ann") as nh:
+        _type(nh, "x = 1", "x = 1", "x = 1  # typed after the last save")
+        nh.flush()
+        backup = sidecar_path(nb).read_bytes()
+        _type(nh, "after the", "after the last save", "after the save")
+        _type(nh, "y = 2", "y = 2", "y = 2  # more")
+        nh.write_notebook()
+    on_disk = _sources(nb)
+    sidecar_path(nb).write_bytes(backup)
+    with NotebookHistory.open(nb, author="ann") as nh:
+        assert [c["source"] for c in nh.notebook()["cells"]] == on_disk
+        assert any("never recorded" in n for n in nh.notes), nh.notes
+
+
 def test_file_lagging_behind_on_purpose_keeps_unsaved_edits(nb):
     """Autosave off: the file holds the version last written; later edits stay (nothing recorded)."""
     with NotebookHistory.open(nb, author="ann") as nh:
