@@ -319,3 +319,30 @@ def test_a_damaged_history_that_cannot_be_set_aside_is_refused_with_the_way_out(
     message = str(info.value)
     assert "could not be moved aside" in message and "jupyter crdt recover a.ipynb" in message
     assert sidecar_path(nb).read_bytes() == damaged
+
+
+def test_text_file_stale_history_file_wins(tmp_path):
+    """The same rule for a text file's history (``TextHistory``)."""
+    from jupyter_crdt._text_history import TextHistory
+
+    f = tmp_path / "notes.txt"
+    f.write_text("start\n")
+
+    def type_at_end(th: TextHistory, text: str) -> None:
+        with th.edit("ann") as e:
+            source = e.doc.get_text("source")
+            source.insert(len(str(source)), text)
+
+    with TextHistory.open(f, author="ann") as th:
+        type_at_end(th, "typed, not yet saved\n")
+        th.flush()
+        backup = sidecar_path(f).read_bytes()
+        type_at_end(th, "and more\n")
+        th.write_file()
+    assert f.read_text() == "start\ntyped, not yet saved\nand more\n"
+    sidecar_path(f).write_bytes(backup)
+    with TextHistory.open(f, author="ann") as th:
+        assert th.text() == "start\ntyped, not yet saved\nand more\n"
+        assert any("never recorded" in n for n in th.notes), th.notes
+    r = cli("show", f)
+    assert r.stdout == "start\ntyped, not yet saved\nand more\n", r.stderr
