@@ -686,7 +686,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
                        "run this again") from None
     with nh:
         joined = False
-        if not nh.created:
+        if not nh.created and kind is NotebookHistory:  # a text's history has no notebook merge rules
             try:
                 nh.merge_history(salvaged)
                 joined = True
