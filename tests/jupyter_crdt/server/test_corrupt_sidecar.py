@@ -85,10 +85,10 @@ def _stale_backup(nb) -> bytes:
     with NotebookHistory.open(nb, author="ann") as nh:
         _type(nh, "a = 1", "a = 10")
         nh.write_notebook()
-        _type(nh, "a = 10", "a = 10  # unsaved")
+        _type(nh, "a = 10", "a = 10  # typed after the last save")
         nh.flush()
         backup = sidecar_path(nb).read_bytes()
-        _type(nh, "unsaved", "unsaved, then saved")
+        _type(nh, "after the last save", "after the save")  # corrected after the backup
         nh.write_notebook()
     return backup
 
@@ -102,7 +102,7 @@ def test_stale_and_cut_sidecars_open_on_the_file_without_duplicates(fresh_server
     _stale_backup(cut)
     data = sidecar_path(cut).read_bytes()
     sidecar_path(cut).write_bytes(data[: len(data) // 2])
-    expected = ["a = 10  # unsaved, then saved", "b = 2"]
+    expected = ["a = 10  # typed after the save", "b = 2"]
     assert _file_sources(stale) == _file_sources(cut) == expected
     server.start()
 
