@@ -377,7 +377,9 @@ class SidecarHistoryStore:
             raise StoreLocked(str(e)) from None
         except FileNotFoundError as e:  # neither the notebook nor a history: as the loader says it
             raise FileGone(str(e)) from None
-        notes.extend(self.document_history.notes)
+        # these reach clients (session reply, status): the sidecar's name, never the server's paths
+        full, short = str(self.document_history.sidecar), self.document_history.sidecar.name
+        notes.extend(n.replace(full, short) for n in self.document_history.notes)
         self.session_id = self.document_history.session_id or ""
         # updates journaled before a crash: into main, so the room starts with them
         self.document_history.flush_edits()

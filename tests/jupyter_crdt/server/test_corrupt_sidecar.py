@@ -61,6 +61,7 @@ def test_corrupt_sidecar_is_set_aside_and_the_notebook_opens(fresh_server):
         info = await c.open_session()
         warnings = info.get("warnings") or []
         assert any(sc.name in w and "jupyter crdt recover" in w and "damaged" in w for w in warnings), info
+        assert str(server.root) not in json.dumps(info)
         await c.connect()
         assert sources(c.doc) == _file_sources(nb) == ["a = 4", "b = 2"]
         code, status = await http(server, "GET", "/api/crdt/status/bad.ipynb")
@@ -114,6 +115,7 @@ def test_stale_and_cut_sidecars_open_on_the_file_without_duplicates(fresh_server
             assert code == 200
             if nb is cut:
                 assert any("ends at byte" in w for w in status["historyWarnings"]), status
+            assert str(server.root) not in json.dumps(status)  # names only: no server paths for clients
             code, _ = await http(server, "POST", f"/api/crdt/save/{nb.name}")
             assert code == 200
             await asyncio.sleep(0)
