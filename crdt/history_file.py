@@ -17,7 +17,9 @@ no change supersedes yet as provisional changes (:meth:`HistoryFile.read`), so t
 acknowledged edit.
 
 Reading: a crash mid-append leaves a *torn tail*: a last record cut short. It is ignored (losing only
-that unfinished record) and cut off the next time the file is opened for writing. Every other damage
+that unfinished record) and cut off the next time the file is opened for writing; either way it is
+reported (:class:`TornTail`: :meth:`HistoryFile.load` and :attr:`HistoryWriter.repaired`), because a
+file cut short by a bad copy looks the same and may have lost many records. Every other damage
 (a bad checksum or a cut record with more data after it, a bad header) raises
 :class:`HistoryFileError`, which names the file and byte offset, and the file is left untouched.
 
@@ -48,6 +50,7 @@ __all__ = [
     "HistoryWriter",
     "HistoryFileError",
     "JournalEntry",
+    "TornTail",
     "HistoryLockedError",
     "UnsafeFileError",
     "MAGIC",
@@ -88,6 +91,35 @@ class JournalEntry(NamedTuple):
     kind: str = "edit"
     message: str | None = None
     meta: dict = {}
+
+
+class TornTail(NamedTuple):
+    """The incomplete end of a history file: ignored by readers, cut off by a writer, always reported.
+
+    A crash mid-append tears the last batch; a truncated copy or backup looks the same, except that
+    it may have lost any number of records after the cut, which the file cannot tell.
+    """
+
+    offset: int
+    """Where the readable part ends (the torn bytes start)."""
+    size: int
+    """Bytes after ``offset`` (cut off by a writer)."""
+    record: int | None
+    """The full size of the record cut short, when its frame header is intact (None otherwise)."""
+    zeros: bool
+    """The torn bytes are all zero (a crash grew the file but never wrote the data)."""
+
+    def describe(self, path: str | os.PathLike) -> str:
+        """One sentence for a person: what was found, and what it means."""
+        if self.zeros:
+            what = f"{self.size} zero bytes after the last complete record (a write interrupted by a crash)"
+        elif self.record is not None:
+            what = (f"a record of {self.record} bytes of which only {self.size} are there (a write "
+                    f"interrupted by a crash, or a copy cut short: records after it, if any, are lost)")
+        else:
+            what = (f"{self.size} bytes that are not a complete record (a write interrupted by a crash, or a "
+                    f"copy cut short: records after it, if any, are lost)")
+        return f"{os.fspath(path)} ends at byte {self.offset} in {what}"
 
 
 class HistoryFileError(ValueError):
@@ -164,6 +196,7 @@ class _Loaded:
         self.journal: list[tuple[JournalEntry, int]] = []  # uncovered journal records, with their sizes
         self.journal_seq = 0  # the highest journal sequence number seen
         self.journal_covered = 0  # journal records numbered up to this are superseded
+        self.tail: TornTail | None = None  # set by _load when the file ends in a torn tail
 
 
 def _cover(out: _Loaded, upto: Any, path: Path, pos: int) -> None:
@@ -247,7 +280,20 @@ def _load(data: bytes, path: Path) -> _Loaded:
     elif parts_start >= 0:
         out.end = parts_start  # a split record that never got its last part
     out.torn = out.end < size
+    if out.torn and header_seen:
+        out.tail = _tail(data, out.end)
     return out
+
+
+def _tail(data: bytes, end: int) -> TornTail:
+    """What the torn bytes from ``end`` are (see :class:`TornTail`)."""
+    size = len(data) - end
+    record = None
+    if size >= FRAME_SIZE:
+        n, _, hcrc = FRAME.unpack_from(data, end)
+        if zlib.crc32(data[end : end + 8]) == hcrc:
+            record = FRAME_SIZE + n
+    return TornTail(end, size, record, data.count(0, end) == size)
 
 
 def _check_header(record: Any, path: Path, pos: int) -> None:
@@ -429,8 +475,18 @@ class HistoryFile:
         differently grouped changes (other hashes). Without ``journal``: the written changes only.
         Raises :class:`HistoryFileError` for a damaged file and ``FileNotFoundError`` if it is absent.
         """
+        return HistoryFile.load(path, journal=journal)[0]
+
+    @staticmethod
+    def load(path: str | os.PathLike, *, journal: bool = True) -> tuple[History, TornTail | None]:
+        """As :meth:`read`, and the torn tail the reading ignored (None when the file ends cleanly):
+        callers report it, since a copy cut short looks like one."""
         path = Path(path)
-        return HistoryFile.parse(_read_file(path), path, journal=journal)
+        data = _read_file(path)
+        loaded = _load(data, path)
+        if journal and loaded.journal:
+            _group_journal(loaded.history, [entry for entry, _ in loaded.journal])
+        return loaded.history, loaded.tail
 
     @staticmethod
     def parse(data: bytes, name: str | os.PathLike = "<bytes>", *, journal: bool = True) -> History:
@@ -440,6 +496,25 @@ class HistoryFile:
         if journal and loaded.journal:
             _group_journal(loaded.history, [entry for entry, _ in loaded.journal])
         return loaded.history
+
+    @staticmethod
+    def salvage(path: str | os.PathLike) -> tuple[History, HistoryFileError | None]:
+        """What a damaged file still holds: the history of the records before the damage (journal
+        records grouped as :meth:`read` does) and the damage found (None if the file is sound). Raises
+        :class:`HistoryFileError` when not even the header can be read. The file is not changed."""
+        path = Path(path)
+        data = _read_file(path)
+        damage = None
+        try:
+            loaded = _load(data, path)
+        except HistoryFileError as e:
+            if e.offset <= len(MAGIC):
+                raise
+            damage = e
+            loaded = _load(data[: e.offset], path)  # every record before the damaged one is whole
+        if loaded.journal:
+            _group_journal(loaded.history, [entry for entry, _ in loaded.journal])
+        return loaded.history, damage
 
     @staticmethod
     def read_journal(path: str | os.PathLike) -> list[JournalEntry]:
@@ -538,6 +613,7 @@ class HistoryFile:
             fd, path, loaded, durable=durable, compress=compress, max_record=max_record,
             checkpoint_bytes=checkpoint_bytes, auto_compact=auto_compact,
         )
+        writer.repaired = loaded.tail
         return loaded.history, writer
 
 
@@ -590,6 +666,8 @@ class HistoryWriter:
         self.auto_compact = auto_compact
         self._fd: int | None = fd
         self._unsynced = False
+        self.repaired: TornTail | None = None
+        """The torn tail cut off when the file was opened (None if it ended cleanly): report it."""
         self._take(loaded)
 
     def _take(self, loaded: _Loaded) -> None:

@@ -33,9 +33,12 @@ from .histories import (
     DISK_ORIGIN,
     IMPORT_AUTHOR,
     MAIN,
+    UNEXPLAINED_NOTE,
     WRITTEN,
     NotebookHistory,
     _atomic_write,
+    file_is_newer,
+    recorded_version,
     sidecar_path,
     write_history,
 )
@@ -158,8 +161,17 @@ class TextHistory(NotebookHistory):
                 history.set_branch(WRITTEN, main)
             return []
         base = history.branch(WRITTEN) if WRITTEN in history.branches else main
-        if base != main and disk == self.text(base):
-            return []  # edits not yet written; the file is as it was written
+        if base != main:
+            written_text = self.text(base)
+            if disk == written_text:
+                return []  # edits not yet written; the file is as it was written
+            between = recorded_version(history, base, main, lambda doc: str(doc.get_text(SOURCE)) == disk)
+            if between is not None:  # the file holds a version recorded since: the later edits are kept
+                history.set_branch(WRITTEN, between)
+                return []
+            if file_is_newer(written_text, self.text(), disk):  # a stale or cut-short history
+                self.notes.append(UNEXPLAINED_NOTE)
+                base = main
         client = derived_client_id("jupyter-crdt text disk", [*sorted(base), disk])
         fork = history.doc_at(base, client_id=client)
         with warnings.catch_warnings():
@@ -172,6 +184,8 @@ class TextHistory(NotebookHistory):
             return []
         history.set_branch(WRITTEN, change.hash)
         self._move_main(history.heads_of(main | {change.hash}))
+        if self.writer is None:
+            self.pending.append(change)
         return [change]
 
     def write_file(self) -> bool:

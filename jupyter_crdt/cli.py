@@ -32,7 +32,9 @@ from .histories import (
     NoCommonHistory,
     NotebookHistory,
     has_history,
+    is_sidecar,
     move_history,
+    notebook_path_of,
     notebook_text,
     sidecar_path,
     write_history,
@@ -103,21 +105,31 @@ def _is_text(path: str | os.PathLike) -> bool:
 
 
 def _open_read(path: str) -> NotebookHistory:
-    """The history for a reading command: a change made on disk is recorded when the sidecar is free.
+    """The history for a reading command, read without writing anything (a git checkout stays clean).
 
-    A text file's is a ``TextHistory`` (an old ``.crdtlog`` is converted when the sidecar is free)."""
+    No lock is taken and the sidecar is never changed: a torn tail is ignored (and reported), and an
+    edit made to the file outside Jupyter is recorded in memory only, shown as a pending ``disk`` change
+    (the next command or server that writes the history records it). A text file's is a
+    ``TextHistory`` (an old ``.crdtlog`` is converted first, when the sidecar is free: the one
+    exception, a one-time change of format)."""
     kind: Any = NotebookHistory
     if _is_text(path):
         from ._text_history import TextHistory
 
         kind = TextHistory
         _convert_old_log(path)
-    if has_history(path):
-        try:
-            return kind.open(path, create=False)
-        except HistoryLockedError:
-            print(f"note: {sidecar_path(path)} is in use; reading it as it is on disk", file=sys.stderr)
-    return kind.open(path, writable=False)
+    nh = kind.open(path, writable=False)
+    _report_notes(nh)
+    return nh
+
+
+def _report_notes(nh: NotebookHistory) -> None:
+    """What opening the history found (a torn tail, a file the history could not explain), on stderr."""
+    for note in nh.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    for c in nh.pending:
+        print(f"note: {nh.path} was changed outside Jupyter; shown as pending change {c.short} "
+              f"({c.kind}), recorded when the history is next written", file=sys.stderr)
 
 
 def _convert_old_log(path: str) -> None:
@@ -203,10 +215,12 @@ def cmd_log(args: argparse.Namespace) -> int:
         version = _version(nh, args.rev)
         n = len(nh.history.ancestors(version))
         summaries = summarize(nh.history, version, progress=Progress(n, "reading history"))
-    shown = [s for s in summaries if args.all or s.visible]
+        pending = {c.hash for c in nh.pending}
+    shown = [s for s in summaries if args.all or s.visible or s.change.hash in pending]
     shown.reverse()  # newest first
     if args.json:
-        entries = [s.to_dict() for s in shown]
+        entries = [dict(s.to_dict(), pending=True) if s.change.hash in pending else s.to_dict()
+                   for s in shown]
         if args.group is not None:
             entries = [_group_dict(g) for g in _groups(shown, args.group)]
         if args.max_count:
@@ -229,7 +243,9 @@ def cmd_log(args: argparse.Namespace) -> int:
     else:
         for s in shown:
             c = s.change
-            lines.append(f"{_yellow(c.short, color)}  {_when(c.time)}  {c.author:<12} {c.kind:<8} {s.text()}")
+            mark = " (pending: not in the history file yet)" if c.hash in pending else ""
+            lines.append(f"{_yellow(c.short, color)}  {_when(c.time)}  {c.author:<12} {c.kind:<8} {s.text()}"
+                         f"{mark}")
     if args.max_count:
         lines = lines[: args.max_count]
     print("\n".join(lines) if lines else "(no changes)")
@@ -617,6 +633,88 @@ def cmd_purge(args: argparse.Namespace) -> int:
 # -- moving ---------------------------------------------------------------------------------------------
 
 
+# -- recover --------------------------------------------------------------------------------------------
+
+
+def _damaged_copies(path: str) -> list[Path]:
+    """Damaged histories of ``path`` set aside by a server (``.NAME.crdt.corrupt-<time>``), newest last."""
+    sc = sidecar_path(path)
+    try:
+        names = os.listdir(sc.parent)
+    except OSError:
+        return []
+    return sorted(sc.parent / n for n in names if n.startswith(f"{sc.name}.corrupt-"))
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Bring back what a damaged history still holds (see docs/cli.md, "Damaged histories")."""
+    from crdt import HistoryFile
+
+    from .histories import set_aside
+
+    path = args.notebook
+    if not Path(path).exists():
+        raise CliError(f"no file at {path}")
+    sc = sidecar_path(path)
+    damaged = Path(args.damaged) if args.damaged else None
+    if damaged is None or damaged.resolve() == sc.resolve():
+        try:  # the sidecar itself: is it damaged?
+            HistoryFile.read(sc)
+            if damaged is not None:
+                print(f"{sc} is not damaged: nothing to recover")
+                return EXIT_OK
+        except FileNotFoundError:
+            if damaged is not None:
+                raise
+        except HistoryFileError:
+            damaged = set_aside(path)
+            print(f"moved the damaged history {sc} aside to {damaged} (kept)", file=sys.stderr)
+    if damaged is None:
+        copies = _damaged_copies(path)
+        if not copies:
+            raise CliError(f"{path} has no damaged history (none set aside as {sc.name}.corrupt-*)")
+        damaged = copies[-1]
+    salvaged, damage = HistoryFile.salvage(damaged)
+    if not len(salvaged):
+        raise CliError(f"{damaged} holds no readable change" + (f" ({damage.reason})" if damage else ""))
+    kind: Any = NotebookHistory
+    if _is_text(path):
+        from ._text_history import TextHistory
+
+        kind = TextHistory
+    try:
+        nh = kind.open(path, author=_author(args), sync=False)
+    except HistoryLockedError:
+        raise CliError(f"{path} is open in a running Jupyter server: close it there (or stop the server) and "
+                       "run this again") from None
+    with nh:
+        joined = False
+        if not nh.created and kind is NotebookHistory:  # a text's history has no notebook merge rules
+            try:
+                nh.merge_history(salvaged)
+                joined = True
+            except NoCommonHistory:
+                pass
+        if not joined:  # the history started since (from the file) is kept as a copy, then replaced
+            if not nh.created:
+                nh.flush()
+                kept = sc.with_name(f"{sc.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
+                fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                             os.stat(sc).st_mode & 0o666)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(sc.read_bytes())
+                print(f"kept the history started since as {kept}", file=sys.stderr)
+            nh.replace_history(salvaged)
+        nh.sync_from_disk()  # what the file holds now (edits made since the damage) stays
+        (getattr(nh, "write_file", None) or nh.write_notebook)()
+        for note in nh.notes:
+            print(f"warning: {note}", file=sys.stderr)
+    where = f"up to byte {damage.offset}; after it: {damage.reason}" if damage else "all of it"
+    print(f"recovered {len(salvaged)} changes from {damaged} ({where}) into the history of {path}; "
+          f"{damaged} was left in place: delete it when you no longer need it")
+    return EXIT_OK
+
+
 def cmd_mv(args: argparse.Namespace) -> int:
     src, dst = Path(args.source), Path(args.dest)
     if dst.is_dir():
@@ -753,6 +851,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     sp.add_argument("--author", default=None)
 
+    sp = add("recover", cmd_recover, "bring back what a damaged history still holds",
+             "Read the changes a damaged history file still holds (every record before the damage) into the "
+             "notebook's history, keeping what the notebook file holds now as the newest version. DAMAGED: "
+             "a history set aside by the server (default: the newest .NAME.crdt.corrupt-*), or the sidecar "
+             "itself when it is damaged (it is set aside first). Nothing is deleted.")
+    sp.add_argument("notebook")
+    sp.add_argument("damaged", nargs="?", default=None)
+    sp.add_argument("--author", default=None)
+
     sp = add("mv", cmd_mv, "rename or move a notebook together with its history",
              "Move NOTEBOOK to DEST (a file or a directory) with its history sidecar; uses git mv for files "
              "git tracks.")
@@ -783,8 +890,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"jupyter crdt {args.command}: {e}", file=sys.stderr)
     except HistoryLockedError as e:
         print(f"jupyter crdt {args.command}: {_locked_message(e.path)}", file=sys.stderr)
-    except (NotebookFormatError, HistoryFileError, RevisionError, FileNotFoundError, PermissionError,
-            NoCommonHistory, UnsafeFileError) as e:
+    except HistoryFileError as e:
+        hint = ""
+        if is_sidecar(e.path) and args.command != "recover":
+            hint = (f"\nthe notebook file is not affected. To set the damaged history aside and keep what it "
+                    f"still holds, run: jupyter crdt recover {notebook_path_of(e.path)}")
+        print(f"jupyter crdt {args.command}: {e}{hint}", file=sys.stderr)
+    except (NotebookFormatError, RevisionError, FileNotFoundError, PermissionError, NoCommonHistory,
+            UnsafeFileError) as e:
         print(f"jupyter crdt {args.command}: {e}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

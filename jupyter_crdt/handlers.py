@@ -120,7 +120,8 @@ class SessionHandler(_ManagedHandler):
             room = await self.manager.get(file_format, file_type, file_id)
         except FileGone:
             raise web.HTTPError(404, f"File {path!r} does not exist") from None
-        except StoreLocked as e:
+        except (StoreLocked, crdt.HistoryFileError) as e:  # locked by another process; damaged and could
+            # not be set aside (see stores.py)
             raise web.HTTPError(409, str(e)) from None
         except LookupError as e:
             raise web.HTTPError(400, str(e)) from None
@@ -132,6 +133,7 @@ class SessionHandler(_ManagedHandler):
             "fileId": file_id,
             "sessionId": room.session_id,
             "readOnly": not writable,
+            **({"warnings": room.history_notes} if room.history_notes else {}),
         }))
 
 
@@ -599,6 +601,7 @@ class CrdtApiHandler(_ManagedHandler):
                 "readOnly": room.read_only_on_disk,
                 "diskModified": str(room.loader.disk.last_modified) if room.loader else None,
                 "historyError": room.history_error,
+                "historyWarnings": room.history_notes,
             }))
         elif what == "show":
             seq = _int_argument(self, "seq")

@@ -19,6 +19,14 @@ derived from ``written`` and the file's content, so two copies that see the same
 structs (merging them later holds the edit once). :meth:`NotebookHistory.write_notebook` writes the file
 atomically as the exact projection of ``main`` and moves ``written`` there.
 
+**Stale or truncated histories.** When the file equals a version recorded between ``written`` and
+``main`` (autosave off: the file lags on purpose, or a crash came between writing the file and noting it),
+``written`` moves there and the later edits are kept. When the file holds content the history cannot
+explain, because it is closer to ``main`` than to ``written`` (the file already has the unsaved edits, and
+more: a sidecar restored from an older backup, or cut short), merging it three-way from ``written`` would
+apply those edits twice; instead the file wins: its difference from ``main`` is recorded as the ``disk``
+change, and a note says so (:attr:`NotebookHistory.notes`). See ``docs/security.md``, "Damaged histories".
+
 **Unions.** Merging another copy's history (:meth:`NotebookHistory.merge_history`) is the union of the
 changes, then the notebook merge rules (one side's outputs per cell, never both) as one deterministic
 ``merge`` change (see ``_union.py``).
@@ -35,6 +43,7 @@ import stat
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +51,14 @@ import nbformat
 from nbformat.notebooknode import NotebookNode
 
 from crdt import Change, ChangeGrouper, Doc, History, HistoryFile, _fileio
-from crdt.history_file import HistoryWriter
+from crdt.history_file import HistoryWriter, TornTail
 
 from . import _schema
 from ._apply import apply_notebook
 from ._load import notebook_to_doc
 from ._nbfile import read_notebook
 from ._normalize import NotebookFormatError
+from ._text_diff import diff_text
 from ._union import NoCommonHistory, VersionMerge, capture, derived_client_id, merge_versions, record_on
 from ._values import same
 
@@ -64,6 +74,7 @@ __all__ = [
     "move_history",
     "copy_history",
     "delete_history",
+    "set_aside",
     "write_history",
     "notebook_text",
     "same_content",
@@ -183,6 +194,31 @@ def _copy_nofollow(src: Path, dst: Path, mode: int) -> None:
             shutil.copyfileobj(fin, fout)
 
 
+def set_aside(notebook: str | os.PathLike, why: str = "corrupt") -> Path:
+    """Rename the history of ``notebook`` to ``.NAME.crdt.WHY-<UTC time>`` beside it (a damaged one, so
+    the notebook can start a new history without losing the old one); returns the new path.
+
+    Never deletes or overwrites anything, and renames a symbolic link itself, never its target.
+    """
+    src = sidecar_path(notebook)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    for n in range(100):
+        dst = src.with_name(f"{src.name}.{why}-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            os.link(src, dst, follow_symlinks=False)  # fails if dst exists: nothing is overwritten
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here: rename, having checked that nothing is in the way
+            if os.path.lexists(dst):
+                continue
+            os.rename(src, dst)
+        else:
+            os.unlink(src)
+        _fsync_dir(src.parent)
+        return dst
+    raise FileExistsError(f"could not find a free name to set {src} aside")
+
+
 def delete_history(notebook: str | os.PathLike, *, to_trash: bool = False) -> bool:
     """Delete the history of ``notebook`` (when the notebook itself is deleted). False if it had none.
 
@@ -290,24 +326,39 @@ def write_history(history: History, sidecar: str | os.PathLike, *, session_id: s
 
 
 def sync_notebook(history: History, disk: Mapping, *, main_doc: Doc | None = None,
-                  time: float | None = None) -> tuple[list[Change], VersionMerge | None]:
+                  time: float | None = None, notes: list[str] | None = None,
+                  ) -> tuple[list[Change], VersionMerge | None]:
     """Bring ``history`` in step with ``disk``, the notebook found in its file (see the module docstring).
 
     When ``disk`` differs from ``main`` and from ``written``, records a ``disk`` change built on
     ``written`` (``time``: default, the newest time of ``written``'s heads, which makes the change the same
     wherever it is computed) and merges it into ``main``; ``written`` moves to the disk change. Returns
     (changes recorded, the merge or None). ``main_doc``: the document of ``main``, if at hand.
+    A stale or truncated history (see the module docstring) gets the file's content recorded against
+    ``main`` instead, and a note appended to ``notes``.
     """
     main = history.branch(MAIN)
     if main_doc is None:
         main_doc = history.doc_at(main)
-    if same_content(disk, _export(main_doc)):
+    main_nb = _export(main_doc)
+    if same_content(disk, main_nb):
         if history.branches.get(WRITTEN) != main and main:
             history.set_branch(WRITTEN, main)
         return [], None
     base = history.branches.get(WRITTEN) or main
-    if base != main and same_content(disk, _export(history.doc_at(base))):
-        return [], None  # unsaved edits; the file is as it was written
+    wins = False
+    if base != main:
+        written_nb = _export(history.doc_at(base))
+        if same_content(disk, written_nb):
+            return [], None  # unsaved edits; the file is as it was written
+        between = recorded_version(history, base, main, lambda doc: same_content(disk, _export(doc)))
+        if between is not None:  # written there (its branch move lost, or the file lags): edits kept
+            history.set_branch(WRITTEN, between)
+            return [], None
+        if file_is_newer(written_nb, main_nb, disk):
+            if notes is not None:
+                notes.append(UNEXPLAINED_NOTE)
+            base, wins = main, True  # the file wins: recorded against main, so nothing is applied twice
     client = derived_client_id("jupyter-crdt disk", [*sorted(base), _canonical(disk)])
     fork = history.doc_at(base, client_id=client)
     with warnings.catch_warnings():
@@ -328,11 +379,80 @@ def sync_notebook(history: History, disk: Mapping, *, main_doc: Doc | None = Non
                 return [], None
     out = [change]
     history.set_branch(WRITTEN, change.hash)
+    if wins:
+        history.set_branch(MAIN, history.heads_of(main | {change.hash}))
+        return out, None
     vm = merge_versions(history, main, (change.hash,))
     if vm.change is not None:
         out.append(vm.change)
     history.set_branch(MAIN, vm.heads)
     return out, vm
+
+
+UNEXPLAINED_NOTE = (
+    "the notebook file holds content its history never recorded (the history is older than the file: "
+    "restored from a backup, or cut short?); the file's content was kept and recorded as a 'disk' change"
+)
+MAX_VERSIONS_CHECKED = 200
+"""Unsaved changes compared with the file, newest first, when looking for the version it holds."""
+
+
+def recorded_version(history: History, written: Iterable[str], main: Iterable[str],
+                     matches: Any) -> frozenset[str] | None:
+    """The newest version recorded after ``written`` and before ``main`` whose document ``matches``
+    (a predicate on a :class:`crdt.Doc`), or None. Only the last :data:`MAX_VERSIONS_CHECKED` changes
+    are compared (a document export each); the others are only applied."""
+    new = history.log(frozenset(main), since=frozenset(written))[:-1]  # main itself was compared
+    if not new:
+        return None
+    doc = history.doc_at(frozenset(written))
+    first = max(0, len(new) - MAX_VERSIONS_CHECKED)
+    heads = frozenset(written)
+    found = None
+    for i, c in enumerate(new):
+        doc.apply_update(c.update)
+        heads = history.heads_of(heads | {c.hash})
+        if i >= first and matches(doc):
+            found = heads
+    return found
+
+
+def _typed_text(content: Any) -> str:
+    """What people type in ``content``: a text's characters, a notebook's cell sources (with their ids).
+    Only text can be applied twice by a three-way merge (outputs and metadata follow one side)."""
+    if isinstance(content, str):
+        return content
+    cells = content.get("cells") if isinstance(content, Mapping) else None
+    parts = []
+    for c in cells if isinstance(cells, list) else ():
+        if isinstance(c, Mapping):
+            src = c.get("source", "")
+            src = src if isinstance(src, str) else "".join(x for x in src if isinstance(x, str))
+            parts.append(f"\x00{c.get('id')}\x00{src}")
+    return "".join(parts)
+
+
+def _distance(a: str, b: str) -> int:
+    return sum((i2 - i1) + (j2 - j1) for i1, i2, j1, j2 in diff_text(a, b))
+
+
+def file_is_newer(written: Any, main: Any, disk: Any) -> bool:
+    """Whether the file's content ``disk`` already holds the text ``main`` typed since ``written`` (and
+    maybe more): then the history lost the versions in between (an older backup, a cut-short sidecar),
+    and a three-way merge from ``written`` would type that text twice. Notebooks or texts.
+
+    Measured on the typed text (:func:`_typed_text`): when ``main`` lies on the way from ``written`` to
+    the file, going through it costs (almost) nothing extra: ``d(w,m) + d(m,f) - d(w,f)`` counts twice the
+    unsaved text the file lacks. Another tool's edit of the written file lacks all of it (twice
+    ``d(w,m)``); the file wins only when it lacks at most a quarter of it (later corrections of the
+    unsaved text).
+    """
+    w, m, d = _typed_text(written), _typed_text(main), _typed_text(disk)
+    unsaved = _distance(w, m)
+    if not unsaved:
+        return False
+    excess = unsaved + _distance(m, d) - _distance(w, d)
+    return 2 * excess <= unsaved
 
 
 # -- a notebook and its history -------------------------------------------------------------------------
@@ -359,6 +479,12 @@ class NotebookHistory:
         self.created = created
         self.disk_error: NotebookFormatError | None = None
         self.last_merge: VersionMerge | None = None
+        self.notes: list[str] = []
+        """What opening found that a person should hear about (a torn tail ignored or cut off, a file
+        the history could not explain): one sentence each, for stderr or a server's log."""
+        self.pending: list[Change] = []
+        """Changes recorded in memory only (a read-only open's ``disk`` change): the next write records
+        them."""
         kw: dict[str, Any] = {}
         if idle is not None:
             kw["idle"] = idle
@@ -399,11 +525,13 @@ class NotebookHistory:
             raise FileNotFoundError(f"{path} has no history ({sc} does not exist)")
         created = False
         writer = None
+        tail: TornTail | None = None
         if writable:
             nb = None if exists else cls._read_content(path)  # a bad file creates no sidecar
             history, writer = HistoryFile.open(sc, create=True, durable=durable,
                                                session_id=session_id or uuid.uuid4().hex,
                                                mode=sidecar_mode(path))
+            tail = writer.repaired
             try:
                 if not len(history):
                     cls._start(nb if nb is not None else cls._read_content(path), history)
@@ -413,7 +541,7 @@ class NotebookHistory:
                 writer.close()
                 raise
         elif exists:
-            history = HistoryFile.read(sc)
+            history, tail = HistoryFile.load(sc)
             if not len(history):
                 history = cls._start(cls._read_content(path), History())
                 created = True
@@ -421,6 +549,9 @@ class NotebookHistory:
             history = cls._start(cls._read_content(path), History())
             created = True
         self = cls(path, history, writer, author=author, created=created, idle=idle, max_bytes=max_bytes)
+        if tail is not None:
+            done = "cut off" if writer is not None else "ignored (the file is not changed by reading it)"
+            self.notes.append(f"{tail.describe(sc)}; {done}")
         try:
             if sync:
                 self.sync_from_disk()
@@ -605,10 +736,12 @@ class NotebookHistory:
             self.disk_error = e
             return []
         self.disk_error = None
-        changes, vm = sync_notebook(self.history, disk, main_doc=self.doc, time=st.st_mtime)
+        changes, vm = sync_notebook(self.history, disk, main_doc=self.doc, time=st.st_mtime, notes=self.notes)
         if vm is not None:
             self.last_merge = vm
         self._catch_up()
+        if self.writer is None:
+            self.pending.extend(changes)
         return changes
 
     def write_notebook(self, *, force: bool = False) -> bool:

@@ -238,6 +238,9 @@ class Room:
         self.history_error: str | None = None
         """Why the document's history sidecar is not used (a link), if it is not: the room then keeps its
         history in memory."""
+        self.history_notes: list[str] = []
+        """What loading found about the history that a person should hear (a torn tail cut off, a
+        damaged history set aside, a file the history could not explain); logged, and in the status."""
         self.read_only = False
         """No peer may change this room (timeline rooms)."""
         self.keep_loaded = False
@@ -282,6 +285,7 @@ class Room:
         if self.ready.is_set():
             return
         loaded = await self._load_store()
+        self.history_notes = list(loaded.notes)
         content: Any = None
         disk_merge: Any = None
         disk: DiskState | None = None
@@ -308,8 +312,8 @@ class Room:
                     saved_doc.apply_update(saved_update)
                     saved = self.model.export(saved_doc)
                 if digest != self.model.digest(saved) and digest != self.model.digest(current):
-                    # The file changed while no server watched it: merged in below, once observed.
-                    disk_merge = self.model.merge(saved, current, content)
+                    disk_merge = self._disk_at_open(saved, current, content, digest,
+                                                    saved_update is not None)
                 self._saved_content = content
                 self._saved_digest = digest
             else:
@@ -333,6 +337,8 @@ class Room:
             self._saved_content = content
             self._saved_digest = self.model.digest(content)
             self.store.mark_saved(self.store.position(), self._saved_digest)
+        for note in self.history_notes:
+            self.log.warning("jupyter_crdt: %s: %s", self.room_id, note)
         self.doc.observe_updates(self._on_update)
         self.awareness.observe_update(self._on_awareness)
         self._set_state(dirty=self._changed_since_save if self.loader is not None else None,
@@ -371,6 +377,24 @@ class Room:
                 self.store = MemoryStore()
                 return self.store.load()
             await asyncio.sleep(0.05)
+
+    def _disk_at_open(self, saved: Any, current: Any, content: Any, digest: str, known_saved: bool) -> Any:
+        """What to apply for a file that changed while no server watched it (None: nothing), by the rules
+        of ``histories.sync_notebook``: a version recorded after the saved one keeps the later edits; a
+        file that already holds the unsaved edits (a stale or cut-short history) wins as it is, so
+        nothing is applied twice; another tool's edit is merged three-way with the unsaved edits."""
+        from .histories import UNEXPLAINED_NOTE, file_is_newer
+
+        find = getattr(self.store, "recorded_position", None)
+        if known_saved and find is not None:
+            position = find(lambda doc: self.model.digest(self.model.export(doc)) == digest)
+            if position is not None:
+                self.store.mark_saved(position, digest)
+                return None
+        if known_saved and file_is_newer(saved, current, content):
+            self.history_notes.append(UNEXPLAINED_NOTE)
+            return content
+        return self.model.merge(saved, current, content)
 
     def _content_at(self, seq: int) -> Any:
         doc = crdt.Doc()

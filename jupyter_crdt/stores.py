@@ -61,6 +61,9 @@ class Loaded:
     meta: dict[str, Any] = field(default_factory=dict)
     repaired: bool = False
     """Whether a torn or corrupt tail was cut off."""
+    notes: list[str] = field(default_factory=list)
+    """What a person should hear about the history (a torn tail cut off, a damaged history set aside):
+    the room logs them and shows them in ``GET /api/crdt/status`` and the session reply."""
 
 
 class HistoryStore(Protocol):
@@ -367,12 +370,19 @@ class SidecarHistoryStore:
         return NotebookHistory
 
     def load(self) -> Loaded:
-        from crdt.history_file import HistoryLockedError, UnsafeFileError
+        from crdt.history_file import HistoryFileError, HistoryLockedError, UnsafeFileError
 
         from .loaders import FileGone
 
+        notes: list[str] = []
         try:
-            self.document_history = self._history_class().open(self.path, author="server", sync=False)
+            try:
+                self.document_history = self._history_class().open(self.path, author="server", sync=False)
+            except HistoryFileError as e:
+                # A damaged history must not keep the document from opening: it is set aside (kept, for
+                # `jupyter crdt recover`) and the document starts a new history from its file.
+                notes.append(self._set_aside(e))
+                self.document_history = self._history_class().open(self.path, author="server", sync=False)
         except HistoryLockedError as e:
             raise StoreLocked(
                 f"{e}: another Jupyter server on this folder, or `jupyter crdt`, is writing this "
@@ -381,6 +391,9 @@ class SidecarHistoryStore:
             raise HistoryUnavailable(str(e)) from None
         except FileNotFoundError as e:  # neither the notebook nor a history: as the loader says it
             raise FileGone(str(e)) from None
+        # these reach clients (session reply, status): the sidecar's name, never the server's paths
+        full, short = str(self.document_history.sidecar), self.document_history.sidecar.name
+        notes.extend(n.replace(full, short) for n in self.document_history.notes)
         self.session_id = self.document_history.session_id or ""
         # updates journaled before a crash: into main, so the room starts with them
         self.document_history.flush_edits()
@@ -389,7 +402,35 @@ class SidecarHistoryStore:
         base = changes[0].update if len(changes) else None
         # The document of main in one update (checkpoints make this fast); records() has the changes.
         main = Record(history.update_at(self.document_history.main), "history", 0.0) if len(changes) else None
-        return Loaded(records=[main] if main else [], base=base, meta={})
+        return Loaded(records=[main] if main else [], base=base, meta={}, notes=notes)
+
+    def _set_aside(self, error: Any) -> str:
+        from .histories import set_aside, sidecar_path
+
+        name = os.path.basename(self.path)
+        try:
+            aside = set_aside(self.path)
+        except OSError as e:  # e.g. a read-only folder: refused, with the reason and the way out
+            raise type(error)(sidecar_path(name), error.offset,
+                              f"{error.reason}; it could not be moved aside ({e.strerror or e}): move it "
+                              f"away, or run in its folder: jupyter crdt recover {name}") from None
+        # names, not the server's paths: this reaches clients
+        return (f"the history {sidecar_path(name)} is damaged ({error.reason}, at byte {error.offset}): "
+                f"it was moved aside to {aside.name} (kept) and {name} opened from its file with a new "
+                f"history. To bring back what the old history still holds, close the document (or stop "
+                f"the server) and run in its folder: jupyter crdt recover {name} {aside.name}")
+
+    def recorded_position(self, matches: Any) -> Any:
+        """The newest version recorded after the one last written and before ``main`` whose document
+        ``matches`` (a predicate on a ``crdt.Doc``), or None (see ``histories.recorded_version``)."""
+        from .histories import recorded_version
+
+        nh = self.document_history
+        nh.flush_edits()
+        written, main = nh.written, nh.main
+        if written is None or written == main:
+            return None
+        return recorded_version(nh.history, written, main, matches)
 
     def set_base(self, update: bytes) -> None:
         """Not needed: a history starts with the import of the file."""
