@@ -339,6 +339,9 @@ class Room:
             self.store.mark_saved(self.store.position(), self._saved_digest)
         for note in self.history_notes:
             self.log.warning("jupyter_crdt: %s: %s", self.room_id, note)
+        if self.loader is not None and isinstance(self.store, MemoryStore):
+            # No history on disk: only what the file holds is durable, so acks wait for saves.
+            self.store.on_disk = self.store.position()
         self.doc.observe_updates(self._on_update)
         self.awareness.observe_update(self._on_awareness)
         self._set_state(dirty=self._changed_since_save if self.loader is not None else None,
@@ -948,7 +951,8 @@ class Room:
                     ack = encode_json_message({"type": "ack", "stateVector": sv})
                 with contextlib.suppress(Exception):
                     ps.peer.send(ack)
-        if any(ps.unacked for ps in self.peers.values()):
+        waits_for_save = isinstance(self.store, MemoryStore) and self.store.on_disk is not None
+        if not waits_for_save and any(ps.unacked for ps in self.peers.values()):
             self._schedule_flush()
 
     # -- saving ----------------------------------------------------------------------------------
@@ -992,10 +996,12 @@ class Room:
                 digest = self.model.digest(content)
                 if digest == self._saved_digest:
                     self._set_state(dirty=False)
+                    self._on_disk(self.store.position())
                     return "success"
                 position = self.store.position()
                 await self._flush()
                 disk = await self.loader.save(content)
+                self._on_disk(position)
                 self._saved_content = content
                 self._saved_digest = digest
                 self.store.mark_saved(position, digest)
@@ -1010,6 +1016,13 @@ class Room:
                 self.log.exception("jupyter_crdt: %s: saving failed", self.room_id)
                 self._session_event(None, f"Saving failed: {type(e).__name__}", "ERROR")
                 return "failed"
+
+    def _on_disk(self, position: Any) -> None:
+        """The file now holds every record up to ``position``: for a room whose history is not on disk,
+        those are durable (acknowledged by the flush that follows)."""
+        if isinstance(self.store, MemoryStore) and self.store.on_disk is not None:
+            self.store.on_disk = max(self.store.on_disk, position)
+            self._schedule_flush()
 
     def restore(self, seq: int, author: str) -> None:
         """Make the content what it was after change ``seq``.

@@ -133,6 +133,11 @@ class MemoryStore(_SeqSaved):
         self._records: list[Record] = []
         self._meta: dict[str, Any] = {}
         self._base: bytes | None = None
+        self.on_disk: int | None = None
+        """For a document whose history is not on disk (histories off, or its sidecar refused): the
+        last record its file holds, which is what :meth:`flush` reports durable (an ack means "on
+        disk"); the room moves it on each save. None: a room with no file (fork, timeline), whose
+        records are all there is."""
 
     def load(self) -> Loaded:
         return Loaded(list(self._records), self._base, dict(self._meta))
@@ -145,7 +150,7 @@ class MemoryStore(_SeqSaved):
         return len(self._records)
 
     async def flush(self) -> int:
-        return len(self._records)
+        return len(self._records) if self.on_disk is None else self.on_disk
 
     def set_meta(self, key: str, value: Any) -> None:
         self._meta[key] = value

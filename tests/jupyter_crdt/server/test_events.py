@@ -334,7 +334,8 @@ def test_the_fork_registry_belongs_to_one_server_and_goes_with_its_rooms(server,
 
 def test_autosave_off_without_a_history_on_disk_still_saves_when_the_room_unloads(tmp_path):
     """Never lose an edit: with histories kept in memory only, a room unloading with autosave off
-    saves what it holds (otherwise the edit would exist nowhere)."""
+    saves what it holds (otherwise the edit would exist nowhere); until then the edit is not
+    acknowledged (an ack means "on disk")."""
     srv = JupyterServer(tmp_path / "home", history_enabled=False, document_cleanup_delay=0.3)
     srv.start()
     try:
@@ -348,8 +349,18 @@ def test_autosave_off_without_a_history_on_disk_still_saves_when_the_room_unload
                 await alice.connect()
                 room = _room_id(alice)
                 alice.text.insert(len(alice.text), "typed\n")
-                await wait_until(lambda: alice.is_acked(), what="the ack")
+
+                async def room_has_it() -> bool:
+                    code, body = await http(srv, "GET", "/api/crdt/document/memo.txt?type=file")
+                    return code == 200 and body["content"] == "saved\ntyped\n"
+
+                deadline = time.monotonic() + 30
+                while not await room_has_it():
+                    assert time.monotonic() < deadline, "the room never got the edit"
+                    await asyncio.sleep(0.05)
+                # not on disk yet (autosave off, no history on disk): so not acknowledged either
                 assert file.read_text() == "saved\n"
+                assert not alice.is_acked()
                 await alice.close()
                 await bus.wait(SESSION, "the room to unload", room=room, action="clean")
                 assert file.read_text() == "saved\ntyped\n"
