@@ -84,7 +84,8 @@ class Message:
     """One message read from a frame."""
 
     kind: MessageKind
-    payload: bytes = b""
+    payload: bytes | memoryview = b""
+    """The message body; a sync payload of 1 MiB or more is a read-only memoryview into the frame."""
     reason: str | None = None
     """The reason of a :attr:`MessageKind.PERMISSION_DENIED` message."""
     custom_type: int | None = None
@@ -198,7 +199,8 @@ def read_messages(frame: bytes) -> list[Message]:
             kind = _SYNC_KINDS.get(sync_type)
             if kind is None:
                 raise DecodeError(f"unknown sync message type {sync_type}")
-            messages.append(Message(kind, dec.read_var_bytes()))
+            # A big update stays a view into the frame: decoding it copies nothing.
+            messages.append(Message(kind, dec.read_var_view()))
         elif outer == MESSAGE_AWARENESS:
             messages.append(Message(MessageKind.AWARENESS, dec.read_var_bytes()))
         elif outer == MESSAGE_QUERY_AWARENESS:
