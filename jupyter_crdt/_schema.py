@@ -24,12 +24,11 @@ from typing import Any
 
 from nbformat.notebooknode import NotebookNode
 
-import logging
+import warnings
 
 from crdt import UNDEFINED, Array, DecodeError, Doc, Map, SharedType, Text
 from crdt.limits import LIMITS, check_depth, too_deep_message
 
-log = logging.getLogger("jupyter_crdt")
 _MISSING = object()
 
 META = "meta"
@@ -156,8 +155,13 @@ class _Problems:
     def add(self, where: str, why: str) -> None:
         msg = f"{where}: {why}; left out of the file (kept in the history)"
         if self.out is not None:
-            self.out.append(msg)
-        log.warning("jupyter_crdt: export: %s", msg)
+            self.out.append(msg)  # the caller reports it (a save logs it and answers with it)
+        else:
+            warnings.warn(msg, UnexportableWarning, stacklevel=4)
+
+
+class UnexportableWarning(UserWarning):
+    """A part of a document was left out of its export (see :func:`export`)."""
 
 
 def _convert(conv: Any, value: Any, where: str, problems: _Problems) -> Any:
@@ -226,8 +230,8 @@ def cell_to_py(
 ) -> Any:
     """One stored cell as an nbformat cell dict (``copy=False`` shares plain values, for comparisons).
 
-    A value nested deeper than the limit is left out and reported in ``problems`` (a list of messages)
-    and the log; a stored cell that is not a map or dict gives ``None`` (see :func:`export`).
+    A value nested deeper than the limit is left out and reported in ``problems`` (a list of messages,
+    else a warning); a stored cell that is not a map or dict gives ``None`` (see :func:`export`).
     """
     problems = problems if isinstance(problems, _Problems) else _Problems(problems)
     if not isinstance(cell, Map):
@@ -317,8 +321,6 @@ def export(doc: Doc, *, keep_ids: bool = False, problems: list[str] | None = Non
 
 
 def _dedupe(cells: list) -> list:
-    import warnings
-
     from nbformat.warnings import DuplicateCellId
 
     from ._normalize import derive_id
