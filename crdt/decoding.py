@@ -174,7 +174,7 @@ class Decoder:
         return _unpack_f64(self.data, pos)[0]
 
     def read_any(self, depth: int = 0) -> Any:
-        """One lib0 ``any`` value; ``depth``: how many arrays/objects enclose it (limited by LIMITS.max_depth)."""
+        """One lib0 ``any`` value; ``depth``: arrays/objects around it (at most LIMITS.max_depth)."""
         tag = self.read_u8()
         if tag == 119:
             return self.read_var_string()

@@ -111,4 +111,7 @@ def decompress(data: bytes | memoryview, *, what: str = "compressed data") -> by
     return out
 
 
-__all__ = ["LIMITS", "configure", "check_depth", "decompress", "decompress_limit", "DEFAULT_MAX_DEPTH"]
+__all__ = [
+    "LIMITS", "configure", "check_depth", "decompress", "decompress_limit", "DEFAULT_MAX_DEPTH",
+    "DEFAULT_DECOMPRESSION_RATIO", "DEFAULT_DECOMPRESSION_FLOOR", "DEFAULT_MAX_DECOMPRESSED",
+]

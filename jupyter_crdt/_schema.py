@@ -19,12 +19,11 @@ reads exactly these keys and types; it drops cell ids on export for nbformat 4.0
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from nbformat.notebooknode import NotebookNode
-
-import warnings
 
 from crdt import UNDEFINED, Array, DecodeError, Doc, Map, SharedType, Text
 from crdt.limits import LIMITS, check_depth, too_deep_message

@@ -892,6 +892,8 @@ class Room:
         reply: dict[str, Any] = {"type": "save", "responseTo": save_id}
         status = "failed" if not ps.peer.can_write else await self.save()
         reply["status"] = status
+        if status == "success" and self.save_problems:
+            reply["problems"] = self.save_problems
         with contextlib.suppress(Exception):
             ps.peer.send(encode_json_message(reply))
 

@@ -9,13 +9,13 @@ from ..structs import contents as _contents
 from .base import (
     SharedType,
     check_index,
+    deep_to_py,
     insert_point,
     last_item,
     list_delete,
     list_insert_after,
     list_items,
     locate,
-    deep_to_py,
     shift_markers,
 )
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..structs import contents as _contents
-from .base import SharedType, item_value, map_delete, map_set, deep_to_py
+from .base import SharedType, deep_to_py, item_value, map_delete, map_set
 
 
 class Map(SharedType):

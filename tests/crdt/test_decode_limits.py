@@ -71,11 +71,10 @@ def _depth(v: object) -> int:
 
 @pytest.fixture
 def restore_limits():
-    saved = (LIMITS.max_depth, LIMITS.decompression_ratio, LIMITS.decompression_floor, LIMITS.max_decompressed)
+    names = ("max_depth", "decompression_ratio", "decompression_floor", "max_decompressed")
+    saved = {n: getattr(LIMITS, n) for n in names}
     yield
-    configure(
-        max_depth=saved[0], decompression_ratio=saved[1], decompression_floor=saved[2], max_decompressed=saved[3]
-    )
+    configure(**saved)
 
 
 def test_default_depth_is_64():
