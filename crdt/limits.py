@@ -90,25 +90,37 @@ def decompress_limit(compressed_size: int) -> int:
 def decompress(data: bytes | memoryview, *, what: str = "compressed data") -> bytes:
     """zlib-decompress ``data``, refusing (:class:`DecodeError`) output beyond :func:`decompress_limit`.
 
-    Memory stays within the limit: the output is produced at most ``limit + 1`` bytes at a time.
+    The output is produced in steps of at most ``_STEP`` bytes, so a bomb costs at most the limit in
+    memory before it is refused (one call with the whole limit would hold its output twice: zlib's
+    buffer blocks and the bytes made of them).
     """
     limit = decompress_limit(len(data))
     d = zlib.decompressobj()
+    chunks = []
+    total = 0
     try:
-        out = d.decompress(data, limit + 1)
-        if len(out) > limit or d.unconsumed_tail:
-            raise DecodeError(
-                f"{what} decompresses to more than {limit} bytes "
-                f"({LIMITS.decompression_ratio}x its {len(data)} bytes, at most {LIMITS.max_decompressed})"
-            )
-        out += d.flush()
+        pending = data
+        # Each step consumes input or yields _STEP bytes of output: bounded by both.
+        for _ in range(limit // _STEP + len(data) + 2):
+            out = d.decompress(pending, _STEP)
+            total += len(out)
+            if total > limit:
+                raise DecodeError(
+                    f"{what} decompresses to more than {limit} bytes ({LIMITS.decompression_ratio}x "
+                    f"its {len(data)} bytes, at most {LIMITS.max_decompressed})"
+                )
+            chunks.append(out)
+            pending = d.unconsumed_tail
+            if d.eof or (not pending and len(out) < _STEP):
+                break
     except zlib.error as e:
         raise DecodeError(f"{what} is not valid zlib data ({e})") from None
     if not d.eof:
         raise DecodeError(f"{what} is truncated (incomplete zlib stream)")
-    if len(out) > limit:
-        raise DecodeError(f"{what} decompresses to more than {limit} bytes")
-    return out
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+_STEP = 8 << 20
 
 
 __all__ = [

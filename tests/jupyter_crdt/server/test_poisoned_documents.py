@@ -137,3 +137,68 @@ def test_a_value_nested_10000_deep_is_refused_and_the_room_keeps_working(server,
             await c.close()
 
     run(main())
+
+
+# -- the export rule, in the library (no server) ---------------------------------------------------------
+
+
+def _poisoned_doc() -> crdt.Doc:
+    from jupyter_crdt.notebook import notebook_to_doc
+
+    doc = notebook_to_doc(make_notebook(3))
+    _poison(doc)
+    cells = doc.get_array("cells")
+    with doc.transact():
+        outputs = cells[1]["outputs"]
+        cur = outputs[0]
+        cur["data"] = crdt.Map()
+        cur = cur["data"]
+        for _ in range(100):
+            cur["x"] = crdt.Map()
+            cur = cur["x"]
+        doc.get_map("meta")["metadata"]["deep_top"] = crdt.Map()
+        cur = doc.get_map("meta")["metadata"]["deep_top"]
+        for _ in range(70):
+            cur["y"] = crdt.Map()
+            cur = cur["y"]
+    return doc
+
+
+def test_export_leaves_out_only_the_offending_parts_and_names_them():
+    import nbformat
+
+    from jupyter_crdt.notebook import doc_to_notebook
+
+    doc = _poisoned_doc()
+    problems: list[str] = []
+    nb = doc_to_notebook(doc, problems=problems)
+    kept = "; left out of the file (kept in the history)"
+    too_deep = "value nested deeper than 64 levels" + kept
+    assert problems == [
+        f"metadata.deep_top: {too_deep}",
+        f"cells[0].metadata.deep: {too_deep}",
+        f"cells[1].outputs[0].data: {too_deep}",
+        f"cells[3]: not a cell (a stored str){kept}",
+    ]
+    assert [c["id"] for c in nb["cells"]] == ["code-0", "code-1", "md-2"]
+    assert nb["cells"][0]["metadata"] == {"tags": []}
+    assert nb["cells"][1]["outputs"][0]["text"] == "out 1\n"  # the output's other fields stay
+    assert "kernelspec" in nb["metadata"] and "deep_top" not in nb["metadata"]
+    nbformat.validate(nb)
+    nbformat.writes(nb)
+    # Without a list to fill, the same is a warning.
+    with pytest.warns(UserWarning, match=r"cells\[3\]: not a cell"):
+        doc_to_notebook(doc)
+
+
+def test_applying_a_file_over_a_poisoned_document_replaces_the_deep_value():
+    from jupyter_crdt.notebook import apply_notebook, doc_to_notebook
+
+    doc = _poisoned_doc()
+    nb = doc_to_notebook(doc, problems=[])
+    nb["cells"][0]["metadata"]["deep"] = {"now": "shallow"}
+    apply_notebook(doc, nb)
+    problems: list[str] = []
+    again = doc_to_notebook(doc, problems=problems)
+    assert again["cells"][0]["metadata"]["deep"] == {"now": "shallow"}
+    assert not any("cells[0]" in p for p in problems)
