@@ -98,37 +98,48 @@ def is_empty(doc: Doc) -> bool:
 
 
 _new_node = NotebookNode.__new__
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 _fill = dict.update
 
 
-def to_node(v: Any, depth: int = 0) -> Any:
+def to_node(v: Any, left: int = -1) -> Any:
     """A deep copy of plain data, dicts as ``NotebookNode`` (what nbformat's writer expects).
 
     Raises :class:`crdt.DecodeError` for data nested more than ``crdt.limits.LIMITS.max_depth`` levels
-    (only a hostile peer nests shared types that deep), so the recursion here stays shallow.
+    (only a hostile peer nests shared types that deep), so the recursion here stays shallow. ``left``:
+    levels still allowed (the limit when not given).
     """
     t = type(v)
     if t is str or t is int or t is float or t is bool or v is None:
         return v
-    if t is dict or t is list or t is tuple or isinstance(v, (dict, SharedType)):
-        if depth >= LIMITS.max_depth:
-            raise DecodeError(too_deep_message())
-        depth += 1
+    if left < 0:
+        left = LIMITS.max_depth
     if t is dict or isinstance(v, dict):
+        if left == 0:
+            raise DecodeError(too_deep_message())
+        left -= 1
         # NotebookNode's own __init__ only fills the dict; skipping it makes big trees 3x faster to copy.
         node = _new_node(NotebookNode)
-        _fill(node, {k: to_node(x, depth) for k, x in v.items()})
+        _fill(node, {k: x if type(x) in _SCALARS else to_node(x, left) for k, x in v.items()})
         return node
     if t is list or t is tuple:
-        return [to_node(x, depth) for x in v]
-    if isinstance(v, Map):
-        node = _new_node(NotebookNode)
-        _fill(node, {k: to_node(x, depth) for k, x in v.items()})
-        return node
-    if isinstance(v, Array):
-        return [to_node(x, depth) for x in v]
+        if left == 0:
+            raise DecodeError(too_deep_message())
+        left -= 1
+        # Scalars are copied inline: most of a big output is numbers and strings, and a call each costs.
+        return [x if type(x) in _SCALARS else to_node(x, left) for x in v]
     if isinstance(v, SharedType):
-        return v.to_py()
+        # Maps and arrays level by level (the depth check stops a hostile nesting), the rest as to_py has it.
+        if v._nests is None:
+            return v.to_py()
+        if left == 0:
+            raise DecodeError(too_deep_message())
+        left -= 1
+        if v._nests == "map":
+            node = _new_node(NotebookNode)
+            _fill(node, {k: to_node(x, left) for k, x in v.items()})
+            return node
+        return [to_node(x, left) for x in v]
     return v
 
 
@@ -163,13 +174,14 @@ class UnexportableWarning(UserWarning):
     """A part of a document was left out of its export (see :func:`export`)."""
 
 
-def _convert(conv: Any, value: Any, where: str, problems: _Problems) -> Any:
+def _convert(conv: Any, value: Any, problems: _Problems, where: str, key: str | None = None) -> Any:
+    # ``where``/``key`` are only joined into a name on failure: exports are hot, failures rare.
     try:
         return conv(value)
     except DecodeError as e:
-        problems.add(where, str(e))
+        problems.add(where if key is None else f"{where}.{key}", str(e))
     except RecursionError:  # pragma: no cover - the depth limit is set above Python's stack
-        problems.add(where, "value nested too deeply")
+        problems.add(where if key is None else f"{where}.{key}", "value nested too deeply")
     return _MISSING
 
 
@@ -204,11 +216,11 @@ def output_to_py(output: Any, copy: bool = True, *, where: str = "output", probl
             elif key == "execution_count":
                 out[key] = _int(value)
             else:
-                v = _convert(conv, value, f"{where}.{key}", problems)
+                v = _convert(conv, value, problems, where, key)
                 if v is not _MISSING:
                     out[key] = v
         return out
-    v = _convert(conv, output, where, problems)
+    v = _convert(conv, output, problems, where)
     return NotebookNode() if v is _MISSING else v
 
 
@@ -218,7 +230,7 @@ def _metadata(value: Map, copy: bool, where: str, problems: _Problems) -> dict:
     for k, v in value.items():
         if v is UNDEFINED:
             continue
-        v = _convert(conv, v, f"{where}.{k}", problems)
+        v = _convert(conv, v, problems, where, k)
         if v is not _MISSING:
             out[k] = v
     return out
@@ -237,7 +249,7 @@ def cell_to_py(
         if not isinstance(cell, (dict, Mapping)):
             problems.add(where, f"not a cell (a stored {type(cell).__name__})")
             return None
-        v = _convert(to_node if copy else plain, cell, where, problems)
+        v = _convert(to_node if copy else plain, cell, problems, where)
         return None if v is _MISSING else v
     conv = to_node if copy else plain
     out = NotebookNode() if copy else {}
@@ -261,7 +273,7 @@ def cell_to_py(
         elif key == "execution_count":
             out[key] = _int(value)
             continue
-        v = _convert(conv, value, f"{where}.{key}", problems)
+        v = _convert(conv, value, problems, where, key)
         if v is not _MISSING:
             out[key] = v
     return out
@@ -281,7 +293,7 @@ def meta_to_py(doc: Doc, copy: bool = True, *, problems: Any = None) -> dict:
         elif key in INT_FIELDS:
             out[key] = _int(value)
         else:
-            v = _convert(conv, value, key, problems)
+            v = _convert(conv, value, problems, key)
             if v is not _MISSING:
                 out[key] = v
     out.setdefault("nbformat", 4)
