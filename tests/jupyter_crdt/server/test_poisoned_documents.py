@@ -202,3 +202,39 @@ def test_applying_a_file_over_a_poisoned_document_replaces_the_deep_value():
     again = doc_to_notebook(doc, problems=problems)
     assert again["cells"][0]["metadata"]["deep"] == {"now": "shallow"}
     assert not any("cells[0]" in p for p in problems)
+
+
+def test_a_zlib_bomb_posted_to_the_merge_endpoint_is_refused_with_bounded_memory(server, unique_name):
+    """Row 6 through ``POST /api/crdt/merge``: a 2 MB history holding a 2 GiB zlib bomb is a 400 naming the
+    bound; the server's peak RSS stays under 300 MB and the notebook is untouched."""
+    pytest.importorskip("jupyter_crdt.notebook")
+    import base64
+
+    import msgpack
+
+    from crdt import history_file as hf
+
+    from ..history.fuzz_sidecars import zlib_bomb
+
+    path = f"{unique_name}.ipynb"
+    nb_path = server.root / path
+    write_notebook(nb_path, make_notebook(2))
+    before = nb_path.read_bytes()
+    record = [hf.CHANGE, [], "mallory", 1.0, "edit", None, {}, zlib_bomb(), hf.ZLIB]
+    sidecar = hf._header("bomb") + hf._frame(msgpack.packb(record, use_bin_type=True))
+    assert len(sidecar) < 2_200_000
+
+    async def main():
+        body = {"notebook": None, "history": base64.b64encode(sidecar).decode()}
+        code, reply = await http(server, "POST", f"/api/crdt/merge/{path}", body)
+        assert code == 400, reply
+        assert "decompresses to more than" in reply["message"], reply
+        # The room still works.
+        alice = await CollabClient(server, path, "notebook", token="user-alice").connect()
+        await alice.close()
+
+    run(main())
+    assert nb_path.read_bytes() == before
+    hwm = next(int(ln.split()[1]) * 1024 for ln in open(f"/proc/{server.proc.pid}/status")
+               if ln.startswith("VmHWM:"))
+    assert hwm < 300 << 20, f"server peak RSS {hwm >> 20} MB"
