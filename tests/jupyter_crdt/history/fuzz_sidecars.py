@@ -26,6 +26,7 @@ import time
 import zlib
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 CALL_SECONDS = 20  # CPU seconds per call (a loop that never ends burns CPU)
 CALL_WALL_SECONDS = 60  # wall-clock seconds per call (a wait that never ends): generous, for busy machines
@@ -73,7 +74,7 @@ def base_sidecars(work: Path) -> dict[str, bytes]:
     out = {}
     nb_path = work / "plain.ipynb"
     _write_nb(nb_path, _base_notebook())
-    nh = NotebookHistory.open(nb_path, author="ann")
+    nh = NotebookHistory.open(nb_path, author="ann", session_id="fuzz-plain")
     for i in range(6):
         with nh.edit("bob" if i % 2 else "ann") as e:
             cell = e.doc.get_array("cells")[i % 4]
@@ -86,7 +87,7 @@ def base_sidecars(work: Path) -> dict[str, bytes]:
 
     nb_path = work / "poisoned.ipynb"
     _write_nb(nb_path, _base_notebook())
-    nh = NotebookHistory.open(nb_path, author="mallory")
+    nh = NotebookHistory.open(nb_path, author="mallory", session_id="fuzz-poisoned")
     with nh.edit() as e:
         cells = e.doc.get_array("cells")
         cur = cells[0]["metadata"]
@@ -284,9 +285,16 @@ def make_cases(root: Path, n_random: int, seed: int, bomb: bytes) -> list[dict]:
     rnd = random.Random(seed)
     work = root / "_bases"
     work.mkdir(parents=True)
-    bases = base_sidecars(work)
-    made = structural_cases(bases, bomb)
-    made += [mutate(rnd, bases, i) for i in range(n_random)]
+    # The same bytes every run: client ids come from ``random``, times from ``time.time``.
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        with mock.patch("time.time", lambda: 1_765_000_000.0):
+            bases = base_sidecars(work)
+            made = structural_cases(bases, bomb)
+            made += [mutate(rnd, bases, i) for i in range(n_random)]
+    finally:
+        random.setstate(state)
     nb_text = json.dumps(_base_notebook(), indent=1) + "\n"
     clean = root / "_clean"
     clean.mkdir()
