@@ -293,3 +293,21 @@ def test_a_120_mb_frame_decodes_within_one_and_a_half_times_its_size():
     r = json.loads(out.stdout)
     grown = r["peak"] - r["base"]
     assert grown <= 1.5 * r["frame"], f"decoding a {r['frame']} B frame grew RSS by {grown} B"
+
+
+def test_reading_deeply_nested_types_at_a_snapshot_does_not_recurse():
+    doc = Doc(gc=False)
+    cur = doc.get_map("m")
+    for _ in range(3000):
+        cur["k"] = Map()
+        cur = cur["k"]
+    cur["leaf"] = "x"
+    snap = crdt.snapshot(doc)
+    cur["leaf"] = "later"
+    for read in (crdt.to_py_at(doc, snap)["m"], crdt.to_py_at(doc.get_map("m"), snap),
+                 crdt.map_at(doc.get_map("m"), snap)):
+        d = 0
+        while "k" in read:
+            read = read["k"]
+            d += 1
+        assert d == 3000 and read == {"leaf": "x"}
