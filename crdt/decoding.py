@@ -7,14 +7,11 @@ from typing import Any
 
 from .encoding import MAX_SAFE_INTEGER, UNDEFINED
 from .errors import DecodeError
+from .limits import LIMITS, too_deep_message
 
 _unpack_f32 = struct.Struct(">f").unpack_from
 _unpack_f64 = struct.Struct(">d").unpack_from
 _unpack_i64 = struct.Struct(">q").unpack_from
-
-# Nesting deeper than this in an `any` value is treated as hostile input.
-_MAX_ANY_DEPTH = 200
-
 
 def var_uint_tail(data: bytes, pos: int, first: int) -> tuple[int, int]:
     """The rest of a var uint whose first byte (``first`` >= 0x80) was at ``pos - 1``: (value, next pos)."""
@@ -46,9 +43,14 @@ class Decoder:
 
     __slots__ = ("data", "pos", "end")
 
-    def __init__(self, data: bytes, pos: int = 0) -> None:
-        if not isinstance(data, bytes):
-            data = bytes(data)
+    def __init__(self, data: bytes | memoryview, pos: int = 0) -> None:
+        # A memoryview of bytes is read in place (a big websocket frame is not copied); anything
+        # else becomes bytes.
+        if data.__class__ is not bytes:
+            if isinstance(data, memoryview) and data.format == "B" and data.c_contiguous:
+                pass
+            else:
+                data = bytes(data)
         self.data = data
         self.pos = pos
         self.end = len(data)
@@ -126,10 +128,24 @@ class Decoder:
         if end > self.end:
             raise DecodeError("unexpected end of data")
         self.pos = end
-        return self.data[pos:end]
+        b = self.data[pos:end]
+        return b if b.__class__ is bytes else bytes(b)
 
     def read_var_bytes(self) -> bytes:
         return self.read_bytes(self.read_var_uint())
+
+    def read_var_view(self, min_view: int = 1 << 20) -> bytes | memoryview:
+        """Like :meth:`read_var_bytes`, but a value of ``min_view`` bytes or more comes as a read-only
+        memoryview into the data (no copy of a big payload)."""
+        n = self.read_var_uint()
+        if n < min_view:
+            return self.read_bytes(n)
+        pos = self.pos
+        end = pos + n
+        if end > self.end:
+            raise DecodeError("unexpected end of data")
+        self.pos = end
+        return memoryview(self.data)[pos:end].toreadonly()
 
     def read_var_string(self) -> str:
         n = self.read_var_uint()
@@ -139,7 +155,7 @@ class Decoder:
             raise DecodeError("unexpected end of data")
         self.pos = end
         try:
-            return self.data[pos:end].decode("utf-8")
+            return str(self.data[pos:end], "utf-8")
         except UnicodeDecodeError as e:
             raise DecodeError(f"invalid UTF-8 in string: {e.reason}") from None
 
@@ -158,6 +174,7 @@ class Decoder:
         return _unpack_f64(self.data, pos)[0]
 
     def read_any(self, depth: int = 0) -> Any:
+        """One lib0 ``any`` value; ``depth``: arrays/objects around it (at most LIMITS.max_depth)."""
         tag = self.read_u8()
         if tag == 119:
             return self.read_var_string()
@@ -174,8 +191,8 @@ class Decoder:
         if tag == 124:
             return self.read_float32()
         if tag == 118:
-            if depth > _MAX_ANY_DEPTH:
-                raise DecodeError("value nested too deeply")
+            if depth >= LIMITS.max_depth:
+                raise DecodeError(too_deep_message())
             n = self.read_var_uint()
             if n > self.remaining():
                 raise DecodeError("object length exceeds data")
@@ -185,8 +202,8 @@ class Decoder:
                 obj[k] = self.read_any(depth + 1)
             return obj
         if tag == 117:
-            if depth > _MAX_ANY_DEPTH:
-                raise DecodeError("value nested too deeply")
+            if depth >= LIMITS.max_depth:
+                raise DecodeError(too_deep_message())
             n = self.read_var_uint()
             if n > self.remaining():
                 raise DecodeError("array length exceeds data")

@@ -43,7 +43,9 @@ import msgpack
 
 from . import _fileio
 from ._fileio import UnsafeFileError
+from .errors import DecodeError
 from .history import Change, ChangeGrouper, History
+from .limits import check_depth, decompress, decompress_limit
 
 __all__ = [
     "HistoryFile",
@@ -165,7 +167,9 @@ def _frames(record: list, max_record: int) -> bytes:
 def _pack_update(update: bytes, compress: bool) -> tuple[bytes, int]:
     if compress and len(update) >= _COMPRESS_MIN:
         z = zlib.compress(update, 6)
-        if len(z) <= len(update) * 9 // 10:
+        # Stored raw when it compresses beyond what readers accept (crdt.limits): every file written
+        # here can be read back within the decompression bound.
+        if len(z) <= len(update) * 9 // 10 and len(update) <= decompress_limit(len(z)):
             return z, ZLIB
     return update, RAW
 
@@ -295,8 +299,17 @@ def _tail(data: bytes, end: int) -> TornTail:
             record = FRAME_SIZE + n
     return TornTail(end, size, record, data.count(0, end) == size)
 
+def _check_depth(record: Any, path: Path, pos: int) -> None:
+    # msgpack itself stops at 1024 levels; a record's meta is user data that later exports and
+    # encodes recursively, so it gets the engine's nesting limit.
+    try:
+        check_depth(record)
+    except DecodeError as e:
+        raise HistoryFileError(path, pos, f"malformed record ({e})") from None
+
 
 def _check_header(record: Any, path: Path, pos: int) -> None:
+    _check_depth(record, path, pos)
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise HistoryFileError(path, pos, f"bad header (not a {FORMAT} file)")
     version = record.get("version")
@@ -327,15 +340,16 @@ def _unpack_update(data: Any, encoding: Any, path: Path, pos: int) -> bytes:
         return data
     if encoding == ZLIB:
         try:
-            return zlib.decompress(data)
-        except zlib.error as e:
-            raise HistoryFileError(path, pos, f"bad compressed update ({e})") from None
+            return decompress(data, what="compressed update")
+        except DecodeError as e:
+            raise HistoryFileError(path, pos, str(e)) from None
     raise HistoryFileError(path, pos, f"unknown update encoding {encoding!r}")
 
 
 def _apply(out: _Loaded, record: Any, path: Path, pos: int, nbytes: int) -> None:
     if not isinstance(record, list) or not record or not isinstance(record[0], int):
         raise HistoryFileError(path, pos, "malformed record")
+    _check_depth(record, path, pos)
     kind = record[0]
     history = out.history
     try:

@@ -206,7 +206,7 @@ def _values(item: Item, start: int, end: int, snap: Snapshot) -> list:
     if cls is ContentAny or cls is ContentJSON:
         return list(c.arr[start:end])
     if cls is ContentType:
-        return [to_py_at(c.type, snap)]
+        return [_Nested(c.type)]  # read by _resolve, level by level (no recursion)
     if cls is ContentBinary or cls is ContentEmbed or cls is ContentDoc:
         return [c.values()[0]]
     return []
@@ -263,34 +263,66 @@ def text_at(text: Text, snap: Snapshot) -> str:
 
 def array_at(array: Array, snap: Snapshot) -> list:
     """The values of ``array`` at ``snap`` as plain data (nested types read at ``snap`` too)."""
-    return _list_at(array, snap)
+    return _resolve(_list_at(array, snap), snap)
 
 
 def map_at(map_: Map, snap: Snapshot) -> dict[str, Any]:
     """The entries of ``map_`` at ``snap`` as plain data (nested types read at ``snap`` too)."""
-    return _entries_at(map_, snap)
+    return _resolve(_entries_at(map_, snap), snap)
 
 
 def to_py_at(obj: Any, snap: Snapshot) -> Any:
     """``to_py()`` as it would have been at ``snap``: for a shared type, or for a whole :class:`Doc`
     (``{root name: value}``). Needs ``Doc(gc=False)`` to see deleted content."""
     if isinstance(obj, Doc):
-        return {name: to_py_at(t, snap) for name, t in obj.share.items()}
+        return _resolve({name: _Nested(t) for name, t in obj.share.items()}, snap)
+    if not isinstance(obj, SharedType):
+        raise TypeError(f"cannot read a {type(obj).__name__} at a snapshot")
+    return _resolve([_Nested(obj)], snap)[0]
+
+
+class _Nested:
+    """A nested shared type in a value being read at a snapshot, not read yet."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type_: SharedType) -> None:
+        self.type = type_
+
+
+def _shallow_at(obj: SharedType, snap: Snapshot) -> tuple[Any, list]:
+    """One level of ``obj`` at ``snap`` (nested types left as :class:`_Nested`), and its containers
+    that may hold them."""
     if isinstance(obj, Text):
-        return text_at(obj, snap)
+        return text_at(obj, snap), []
     if isinstance(obj, XmlElement):
-        return {
-            "nodeName": obj.node_name,
-            "attributes": _entries_at(obj, snap),
-            "children": _list_at(obj, snap),
-        }
+        attributes = _entries_at(obj, snap)
+        children = _list_at(obj, snap)
+        value = {"nodeName": obj.node_name, "attributes": attributes, "children": children}
+        return value, [attributes, children]
     if isinstance(obj, Array):
-        return _list_at(obj, snap)
+        v: Any = _list_at(obj, snap)
+        return v, [v]
     if isinstance(obj, (Map, XmlHook)):
-        return _entries_at(obj, snap)
-    if isinstance(obj, SharedType):
-        return None  # a root nobody has asked for by kind yet (Doc.to_py gives None too)
-    raise TypeError(f"cannot read a {type(obj).__name__} at a snapshot")
+        v = _entries_at(obj, snap)
+        return v, [v]
+    return None, []  # a root nobody has asked for by kind yet (Doc.to_py gives None too)
+
+
+def _resolve(top: list | dict, snap: Snapshot) -> Any:
+    # Shared types nest without bound (each level its own item): read with an explicit stack, so any
+    # depth is read without reaching Python's recursion limit. Plain values never hold _Nested.
+    stack = [top]
+    while stack:
+        container = stack.pop()
+        keys = range(len(container)) if isinstance(container, list) else list(container)
+        for k in keys:
+            x = container[k]
+            if x.__class__ is _Nested:
+                value, more = _shallow_at(x.type, snap)
+                container[k] = value
+                stack.extend(more)
+    return top
 
 
 def text_delta_at(

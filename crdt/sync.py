@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .decoding import Decoder
-from .encoding import Encoder
+from .encoding import Encoder, var_uint
 from .errors import DecodeError
 
 if TYPE_CHECKING:
@@ -84,7 +84,8 @@ class Message:
     """One message read from a frame."""
 
     kind: MessageKind
-    payload: bytes = b""
+    payload: bytes | memoryview = b""
+    """The message body; a sync payload of 1 MiB or more is a read-only memoryview into the frame."""
     reason: str | None = None
     """The reason of a :attr:`MessageKind.PERMISSION_DENIED` message."""
     custom_type: int | None = None
@@ -109,11 +110,8 @@ class SyncDoc(Protocol):
 
 
 def _sync_frame(sync_type: int, payload: bytes) -> bytes:
-    enc = Encoder()
-    enc.write_var_uint(MESSAGE_SYNC)
-    enc.write_var_uint(sync_type)
-    enc.write_var_bytes(payload)
-    return enc.to_bytes()
+    # One copy of the payload (a join), not two (an encoder's buffer, then bytes of it): big updates.
+    return b"".join((var_uint(MESSAGE_SYNC), var_uint(sync_type), var_uint(len(payload)), payload))
 
 
 def encode_sync_step1(state_vector: bytes) -> bytes:
@@ -198,7 +196,8 @@ def read_messages(frame: bytes) -> list[Message]:
             kind = _SYNC_KINDS.get(sync_type)
             if kind is None:
                 raise DecodeError(f"unknown sync message type {sync_type}")
-            messages.append(Message(kind, dec.read_var_bytes()))
+            # A big update stays a view into the frame: decoding it copies nothing.
+            messages.append(Message(kind, dec.read_var_view()))
         elif outer == MESSAGE_AWARENESS:
             messages.append(Message(MessageKind.AWARENESS, dec.read_var_bytes()))
         elif outer == MESSAGE_QUERY_AWARENESS:

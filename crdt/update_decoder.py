@@ -13,6 +13,9 @@ from .errors import DecodeError
 from .structs.contents import ContentDeleted, ContentString, ContentType, read_content, utf16_len
 from .structs.item import GC, Item, Skip
 
+# A memoryview update at least this big is decoded in place, without a copy.
+_MIN_VIEW = 1 << 20
+
 # Builds a slotted object without running its __init__ (the decoder sets every slot itself).
 _new_object = object.__new__
 
@@ -21,7 +24,9 @@ def read_update(data: bytes) -> tuple[dict[int, list], DeleteSet]:
     """Read a whole v1 update: structs per client (in clock order) and the delete set."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("an update must be bytes")
-    dec = Decoder(bytes(data))
+    if data.__class__ is not bytes and len(data) < _MIN_VIEW:
+        data = bytes(data)  # small: a copy, so the hot loop indexes bytes (faster than a memoryview)
+    dec = Decoder(data)
     try:
         clients = _read_structs(dec)
         ds = DeleteSet.read(dec)
@@ -48,6 +53,7 @@ def _read_structs_at(dec: Decoder) -> dict[int, list]:
     data = dec.data
     end = dec.end
     tail = var_uint_tail
+    utf8 = bytes.decode if data.__class__ is bytes else str
     pos = dec.pos
     last_ro = (-1, -1)
     n_clients = data[pos]
@@ -164,7 +170,7 @@ def _read_structs_at(dec: Decoder) -> dict[int, list]:
                 if stop > end:
                     raise DecodeError("unexpected end of data")
                 try:
-                    text = data[pos:stop].decode("utf-8")
+                    text = utf8(data[pos:stop], "utf-8")
                 except UnicodeDecodeError as e:
                     raise DecodeError(f"invalid UTF-8 in string: {e.reason}") from None
                 pos = stop

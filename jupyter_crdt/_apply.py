@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from crdt import Array, Doc, Map, Text
+from crdt import Array, DecodeError, Doc, Map, Text
 
 from . import _schema
 from ._match import CellKey, kept_in_place, match_cells
@@ -159,7 +159,7 @@ def update_map_field(parent: Map, key: str, value: Mapping) -> None:
         return
     for k, v in value.items():
         old = cur.get(k, _MISSING)
-        if old is _MISSING or not same(_schema.plain(old), v):
+        if old is _MISSING or _differs(old, v):
             cur[k] = v
     for k in cur.keys():
         if k not in value:
@@ -169,7 +169,7 @@ def update_map_field(parent: Map, key: str, value: Mapping) -> None:
 def update_outputs(m: Map, outputs: list) -> None:
     cur = m.get(_schema.OUTPUTS, _MISSING)
     if isinstance(cur, Array):
-        old = [_schema.output_to_py(o, copy=False) for o in cur]
+        old = [_schema.output_to_py(o, copy=False, problems=[]) for o in cur]  # only compared
         if same(old, [_joined_output(o) for o in outputs]):
             return
         with cur.doc.transact():
@@ -189,5 +189,12 @@ def _joined_output(o: Mapping) -> Mapping:
 
 def _set_plain(m: Map, key: str, value: Any) -> None:
     old = m.get(key, _MISSING)
-    if old is _MISSING or not same(_schema.plain(old), value):
+    if old is _MISSING or _differs(old, value):
         m[key] = value
+
+
+def _differs(old: Any, value: Any) -> bool:
+    try:
+        return not same(_schema.plain(old), value)
+    except DecodeError:  # nested deeper than any file holds: the file's value replaces it
+        return True

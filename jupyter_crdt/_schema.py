@@ -19,12 +19,16 @@ reads exactly these keys and types; it drops cell ids on export for nbformat 4.0
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from nbformat.notebooknode import NotebookNode
 
-from crdt import UNDEFINED, Array, Doc, Map, SharedType, Text
+from crdt import UNDEFINED, Array, DecodeError, Doc, Map, SharedType, Text
+from crdt.limits import LIMITS, check_depth, too_deep_message
+
+_MISSING = object()
 
 META = "meta"
 CELLS = "cells"
@@ -94,31 +98,91 @@ def is_empty(doc: Doc) -> bool:
 
 
 _new_node = NotebookNode.__new__
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 _fill = dict.update
 
 
-def to_node(v: Any) -> Any:
-    """A deep copy of plain data, dicts as ``NotebookNode`` (what nbformat's writer expects)."""
+def to_node(v: Any, left: int = -1) -> Any:
+    """A deep copy of plain data, dicts as ``NotebookNode`` (what nbformat's writer expects).
+
+    Raises :class:`crdt.DecodeError` for data nested more than ``crdt.limits.LIMITS.max_depth`` levels
+    (only a hostile peer nests shared types that deep), so the recursion here stays shallow. ``left``:
+    levels still allowed (the limit when not given).
+    """
     t = type(v)
     if t is str or t is int or t is float or t is bool or v is None:
         return v
+    if left < 0:
+        left = LIMITS.max_depth
     if t is dict or isinstance(v, dict):
+        if left == 0:
+            raise DecodeError(too_deep_message())
+        left -= 1
         # NotebookNode's own __init__ only fills the dict; skipping it makes big trees 3x faster to copy.
         node = _new_node(NotebookNode)
-        _fill(node, {k: to_node(x) for k, x in v.items()})
+        _fill(node, {k: x if type(x) in _SCALARS else to_node(x, left) for k, x in v.items()})
         return node
     if t is list or t is tuple:
-        return [to_node(x) for x in v]
+        if left == 0:
+            raise DecodeError(too_deep_message())
+        left -= 1
+        # Scalars are copied inline: most of a big output is numbers and strings, and a call each costs.
+        return [x if type(x) in _SCALARS else to_node(x, left) for x in v]
     if isinstance(v, SharedType):
-        return to_node(v.to_py())
+        # Maps and arrays level by level (the depth check stops a hostile nesting), the rest as to_py has it.
+        if v._nests is None:
+            return v.to_py()
+        if left == 0:
+            raise DecodeError(too_deep_message())
+        left -= 1
+        if v._nests == "map":
+            node = _new_node(NotebookNode)
+            _fill(node, {k: to_node(x, left) for k, x in v.items()})
+            return node
+        return [to_node(x, left) for x in v]
     return v
 
 
 def plain(v: Any) -> Any:
-    """A stored value as plain data, without copying what is already plain."""
+    """A stored value as plain data, without copying what is already plain.
+
+    Raises :class:`crdt.DecodeError` when a shared type holds data nested deeper than the limit.
+    """
     if isinstance(v, SharedType):
-        return v.to_py()
+        v = v.to_py()
+        check_depth(v)
     return v
+
+
+class _Problems:
+    """Where an export found parts it cannot write (see ``docs/security.md``, *Bounds*)."""
+
+    __slots__ = ("out",)
+
+    def __init__(self, out: list[str] | None) -> None:
+        self.out = out
+
+    def add(self, where: str, why: str) -> None:
+        msg = f"{where}: {why}; left out of the file (kept in the history)"
+        if self.out is not None:
+            self.out.append(msg)  # the caller reports it (a save logs it and answers with it)
+        else:
+            warnings.warn(msg, UnexportableWarning, stacklevel=4)
+
+
+class UnexportableWarning(UserWarning):
+    """A part of a document was left out of its export (see :func:`export`)."""
+
+
+def _convert(conv: Any, value: Any, problems: _Problems, where: str, key: str | None = None) -> Any:
+    # ``where``/``key`` are only joined into a name on failure: exports are hot, failures rare.
+    try:
+        return conv(value)
+    except DecodeError as e:
+        problems.add(where if key is None else f"{where}.{key}", str(e))
+    except RecursionError:  # pragma: no cover - the depth limit is set above Python's stack
+        problems.add(where if key is None else f"{where}.{key}", "value nested too deeply")
+    return _MISSING
 
 
 def text_of(v: Any) -> str | None:
@@ -138,8 +202,10 @@ def _int(v: Any) -> Any:
     return v
 
 
-def output_to_py(output: Any, copy: bool = True) -> Any:
+def output_to_py(output: Any, copy: bool = True, *, where: str = "output", problems: Any = None) -> Any:
+    """One stored output as an nbformat output dict; a value nested too deeply is left out (reported)."""
     conv = to_node if copy else plain
+    problems = problems if isinstance(problems, _Problems) else _Problems(problems)
     if isinstance(output, Map):
         out = NotebookNode() if copy else {}
         for key, value in output.items():
@@ -150,15 +216,41 @@ def output_to_py(output: Any, copy: bool = True) -> Any:
             elif key == "execution_count":
                 out[key] = _int(value)
             else:
-                out[key] = conv(value)
+                v = _convert(conv, value, problems, where, key)
+                if v is not _MISSING:
+                    out[key] = v
         return out
-    return conv(output)
+    v = _convert(conv, output, problems, where)
+    return NotebookNode() if v is _MISSING else v
 
 
-def cell_to_py(cell: Any, *, drop_id: bool = False, copy: bool = True) -> Any:
-    """One stored cell as an nbformat cell dict (``copy=False`` shares plain values, for comparisons)."""
+def _metadata(value: Map, copy: bool, where: str, problems: _Problems) -> dict:
+    conv = to_node if copy else plain
+    out = NotebookNode() if copy else {}
+    for k, v in value.items():
+        if v is UNDEFINED:
+            continue
+        v = _convert(conv, v, problems, where, k)
+        if v is not _MISSING:
+            out[k] = v
+    return out
+
+
+def cell_to_py(
+    cell: Any, *, drop_id: bool = False, copy: bool = True, where: str = "cell", problems: Any = None
+) -> Any:
+    """One stored cell as an nbformat cell dict (``copy=False`` shares plain values, for comparisons).
+
+    A value nested deeper than the limit is left out and reported in ``problems`` (a list of messages,
+    else a warning); a stored cell that is not a map or dict gives ``None`` (see :func:`export`).
+    """
+    problems = problems if isinstance(problems, _Problems) else _Problems(problems)
     if not isinstance(cell, Map):
-        return to_node(cell) if copy else plain(cell)
+        if not isinstance(cell, (dict, Mapping)):
+            problems.add(where, f"not a cell (a stored {type(cell).__name__})")
+            return None
+        v = _convert(to_node if copy else plain, cell, problems, where)
+        return None if v is _MISSING else v
     conv = to_node if copy else plain
     out = NotebookNode() if copy else {}
     for key, value in cell.items():
@@ -166,24 +258,30 @@ def cell_to_py(cell: Any, *, drop_id: bool = False, copy: bool = True) -> Any:
             continue
         if key == SOURCE:
             text = text_of(value)
-            out[key] = text if text is not None else conv(value)
+            if text is not None:
+                out[key] = text
+                continue
         elif key == METADATA and isinstance(value, Map):
-            out[key] = (
-                NotebookNode({k: conv(v) for k, v in value.items() if v is not UNDEFINED})
-                if copy
-                else {k: plain(v) for k, v in value.items() if v is not UNDEFINED}
-            )
+            out[key] = _metadata(value, copy, f"{where}.metadata", problems)
+            continue
         elif key == OUTPUTS and isinstance(value, Array):
-            out[key] = [output_to_py(o, copy) for o in value]
+            out[key] = [
+                output_to_py(o, copy, where=f"{where}.outputs[{i}]", problems=problems)
+                for i, o in enumerate(value)
+            ]
+            continue
         elif key == "execution_count":
             out[key] = _int(value)
-        else:
-            out[key] = conv(value)
+            continue
+        v = _convert(conv, value, problems, where, key)
+        if v is not _MISSING:
+            out[key] = v
     return out
 
 
-def meta_to_py(doc: Doc, copy: bool = True) -> dict:
+def meta_to_py(doc: Doc, copy: bool = True, *, problems: Any = None) -> dict:
     """The notebook without its cells: nbformat, nbformat_minor, metadata and any extra top-level key."""
+    problems = problems if isinstance(problems, _Problems) else _Problems(problems)
     conv = to_node if copy else plain
     meta = doc.get_map(META)
     out = NotebookNode() if copy else {}
@@ -191,15 +289,13 @@ def meta_to_py(doc: Doc, copy: bool = True) -> dict:
         if value is UNDEFINED:
             continue
         if key == METADATA and isinstance(value, Map):
-            out[key] = (
-                NotebookNode({k: conv(v) for k, v in value.items() if v is not UNDEFINED})
-                if copy
-                else {k: plain(v) for k, v in value.items() if v is not UNDEFINED}
-            )
+            out[key] = _metadata(value, copy, "metadata", problems)
         elif key in INT_FIELDS:
             out[key] = _int(value)
         else:
-            out[key] = conv(value)
+            v = _convert(conv, value, problems, key)
+            if v is not _MISSING:
+                out[key] = v
     out.setdefault("nbformat", 4)
     out.setdefault("nbformat_minor", 5)
     out.setdefault(METADATA, NotebookNode() if copy else {})
@@ -210,16 +306,25 @@ def ids_in_file(nb: Mapping) -> bool:
     return (nb.get("nbformat"), nb.get("nbformat_minor")) >= (4, 5)
 
 
-def export(doc: Doc, *, keep_ids: bool = False) -> NotebookNode:
+def export(doc: Doc, *, keep_ids: bool = False, problems: list[str] | None = None) -> NotebookNode:
     """The document as an nbformat notebook (a fresh copy, safe to change).
 
     Cell ids are left out for nbformat 4.0-4.4 (as the browser model does) unless ``keep_ids``. A document
     merged from concurrent edits may hold one cell twice (two people moved it at once): an exact copy is
     dropped and a differing one gets a derived id, with a ``DuplicateCellId`` warning.
+
+    Never fails on a hostile structure (``docs/security.md``, *Bounds*): an entry of ``cells`` that is not
+    a cell, and a value nested deeper than ``crdt.limits.LIMITS.max_depth``, are left out of the export;
+    each is logged and described in ``problems`` (when given) by where it is (``cells[2].metadata.tags``).
     """
-    nb = meta_to_py(doc)
+    report = _Problems(problems)
+    nb = meta_to_py(doc, problems=report)
     drop_id = not keep_ids and not ids_in_file(nb)
-    cells = [cell_to_py(c, drop_id=drop_id) for c in doc.get_array(CELLS)]
+    cells = []
+    for i, c in enumerate(doc.get_array(CELLS)):
+        cell = cell_to_py(c, drop_id=drop_id, where=f"cells[{i}]", problems=report)
+        if cell is not None:
+            cells.append(cell)
     if not drop_id:
         cells = _dedupe(cells)
     nb[CELLS] = cells
@@ -227,8 +332,6 @@ def export(doc: Doc, *, keep_ids: bool = False) -> NotebookNode:
 
 
 def _dedupe(cells: list) -> list:
-    import warnings
-
     from nbformat.warnings import DuplicateCellId
 
     from ._normalize import derive_id

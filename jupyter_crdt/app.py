@@ -17,6 +17,8 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, default
 
 from crdt.history_file import UnsafeFileError
+from crdt import limits
+from crdt.limits import DEFAULT_DECOMPRESSION_RATIO, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_DEPTH
 
 from . import merge_handler
 from .events import RoomEvents, register_schemas
@@ -155,6 +157,23 @@ class CrdtExtension(ExtensionApp):
         "document until a client deletes it, so a new one past the cap is refused (429).",
     )
 
+    max_nesting_depth = Int(
+        DEFAULT_MAX_DEPTH,
+        config=True,
+        help="Levels of nesting accepted in a value (arrays/objects in an update, a history record) and "
+        "exported from a document; deeper input is refused, deeper document parts are left out of saves.",
+    )
+    max_decompression_ratio = Int(
+        DEFAULT_DECOMPRESSION_RATIO,
+        config=True,
+        help="Bytes a compressed history record may decompress to per compressed byte (zlib bombs).",
+    )
+    max_decompressed_size = Int(
+        DEFAULT_MAX_DECOMPRESSED,
+        config=True,
+        help="Bytes one compressed value may decompress to at most, whatever its size.",
+    )
+
     @default("max_message_size")
     def _default_max_message_size(self) -> int:
         return DEFAULT_MAX_MESSAGE_SIZE
@@ -186,6 +205,11 @@ class CrdtExtension(ExtensionApp):
         self.settings["page_config_hook"] = page_config_hook(self.settings.get("page_config_hook"))
         web_settings = self.serverapp.web_app.settings
         web_settings["websocket_max_message_size"] = self.max_message_size
+        limits.configure(
+            max_depth=self.max_nesting_depth,
+            decompression_ratio=self.max_decompression_ratio,
+            max_decompressed=self.max_decompressed_size,
+        )
         self.room_settings = RoomSettings(
             save_delay=self.document_save_delay,
             save_max_delay=self.document_save_max_delay,

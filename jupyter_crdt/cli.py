@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crdt import HistoryFileError, HistoryLockedError
+from crdt import DecodeError, HistoryFileError, HistoryLockedError, MissingDependencyError
 from crdt.history_file import UnsafeFileError
 
 from . import __version__
@@ -899,6 +899,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (NotebookFormatError, RevisionError, FileNotFoundError, PermissionError, NoCommonHistory,
             UnsafeFileError) as e:
         print(f"jupyter crdt {args.command}: {e}", file=sys.stderr)
+    except (DecodeError, MissingDependencyError) as e:
+        # A history whose records are well-formed but hold an update that is not (a hostile or damaged
+        # sidecar); the bounds on decoding are in docs/security.md.
+        where = getattr(args, "notebook", None) or getattr(args, "path", None) or "the notebook"
+        print(f"jupyter crdt {args.command}: the history of {where} holds an invalid update ({e})",
+              file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
     except BrokenPipeError:  # e.g. `jupyter crdt log NB | head`

@@ -659,7 +659,10 @@ class CrdtApiHandler(_ManagedHandler):
         room = await _document_room(self, path)
         if what == "save":
             status = await room.save()
-            self.finish(json.dumps({"status": status}))
+            reply: dict[str, Any] = {"status": status}
+            if room.save_problems:
+                reply["problems"] = room.save_problems  # what the file lacks (docs/security.md)
+            self.finish(json.dumps(reply))
         elif what == "restore":
             body = self.get_json_body() or {}
             try:

@@ -26,7 +26,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from crdt import HistoryFile, HistoryFileError, merge_updates
+from crdt import DecodeError, HistoryFile, HistoryFileError, merge_updates
 
 from ._merge_copy import NoMergeBase, merge_copy
 from ._nbfile import reads_notebook
@@ -73,7 +73,8 @@ class MergeHandler(APIHandler):
         before = nh.main
         try:
             result = merge_copy(nh, theirs, their_history, base=base, label=label, author=author)
-        except NoMergeBase as e:
+        except (NoMergeBase, DecodeError) as e:
+            # DecodeError: the copy's history holds an update beyond the decoding bounds (docs/security.md).
             raise web.HTTPError(400, str(e)) from None
         finally:
             nh.drop_doc()

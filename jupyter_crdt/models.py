@@ -41,7 +41,9 @@ class DocumentModel:
     def load(self, doc: crdt.Doc, content: Any) -> None:
         raise NotImplementedError
 
-    def export(self, doc: crdt.Doc) -> Any:
+    def export(self, doc: crdt.Doc, problems: list[str] | None = None) -> Any:
+        """The content of ``doc``; parts it cannot hold (hostile structure) are left out and described
+        in ``problems`` when given (``docs/security.md``, *Bounds*)."""
         raise NotImplementedError
 
     def apply(self, doc: crdt.Doc, content: Any) -> bool:
@@ -75,7 +77,7 @@ class TextFileModel(DocumentModel):
         with doc.transact():
             doc.get_text("source").insert(0, content)
 
-    def export(self, doc: crdt.Doc) -> str:
+    def export(self, doc: crdt.Doc, problems: list[str] | None = None) -> str:
         return str(doc.get_text("source"))
 
     def apply(self, doc: crdt.Doc, content: str) -> bool:
@@ -102,8 +104,8 @@ class NotebookModel(DocumentModel):
     def load(self, doc: crdt.Doc, content: dict) -> None:
         self._nb.notebook_to_doc(content, doc)
 
-    def export(self, doc: crdt.Doc) -> dict:
-        return self._nb.doc_to_notebook(doc)
+    def export(self, doc: crdt.Doc, problems: list[str] | None = None) -> dict:
+        return self._nb.doc_to_notebook(doc, problems=problems)
 
     def apply(self, doc: crdt.Doc, content: dict) -> bool:
         before = doc.state_vector()

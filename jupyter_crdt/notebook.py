@@ -25,13 +25,15 @@ from ._nbfile import read_notebook, reads_notebook
 from ._normalize import NotebookFormatError
 
 
-def doc_to_notebook(doc: Doc) -> NotebookNode:
+def doc_to_notebook(doc: Doc, *, problems: list[str] | None = None) -> NotebookNode:
     """The document as an nbformat 4 notebook: a fresh ``NotebookNode``, safe to change.
 
     Written with nbformat's writer it is byte-identical to the file the document was loaded from (for every
-    file nbformat itself writes back unchanged). Cell ids are left out for nbformat 4.0-4.4.
+    file nbformat itself writes back unchanged). Cell ids are left out for nbformat 4.0-4.4. Parts a file
+    cannot hold (an entry of ``cells`` that is not a cell, a value nested deeper than the limit) are left
+    out and described in ``problems`` (else warned about); see ``docs/security.md``, *Bounds*.
     """
-    return _schema.export(doc)
+    return _schema.export(doc, problems=problems)
 
 
 __all__ = [

@@ -273,6 +273,9 @@ class Room:
         """A branch room's main room, whose history it shares."""
         self.dependents: set[Room] = set()
         """The open branch rooms sharing this room's history: it stays loaded while they are."""
+        self.save_problems: list[str] = []
+        """What the last save left out of the file (hostile structure no file can hold)."""
+        self._logged_problems: set[str] = set()
 
     @property
     def session_id(self) -> str:
@@ -992,7 +995,9 @@ class Room:
                 if not disk.writable:
                     self.read_only_on_disk = True
                     return "failed"
-                content = self.model.export(self.doc)
+                problems: list[str] = []
+                content = self.model.export(self.doc, problems)
+                self._report_export_problems(problems)
                 digest = self.model.digest(content)
                 if digest == self._saved_digest:
                     self._set_state(dirty=False)
@@ -1023,6 +1028,15 @@ class Room:
         if isinstance(self.store, MemoryStore) and self.store.on_disk is not None:
             self.store.on_disk = max(self.store.on_disk, position)
             self._schedule_flush()
+
+    def _report_export_problems(self, problems: list[str]) -> None:
+        # Parts of a hostile document no file can hold are left out of the save (docs/security.md,
+        # "Bounds"); each is logged once per room, and every save answers with the current list.
+        self.save_problems = problems
+        for p in problems:
+            if p not in self._logged_problems:
+                self._logged_problems.add(p)
+                self.log.warning("jupyter_crdt: %s: %s", self.room_id, p)
 
     def restore(self, seq: int, author: str) -> None:
         """Make the content what it was after change ``seq``.
@@ -1080,6 +1094,8 @@ class Room:
         reply: dict[str, Any] = {"type": "save", "responseTo": save_id}
         status = "failed" if not ps.peer.can_write else await self.save()
         reply["status"] = status
+        if status == "success" and self.save_problems:
+            reply["problems"] = self.save_problems
         with contextlib.suppress(Exception):
             ps.peer.send(encode_json_message(reply))
 

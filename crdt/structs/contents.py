@@ -11,6 +11,7 @@ from typing import Any
 from ..decoding import Decoder
 from ..encoding import UNDEFINED, Encoder, js_json
 from ..errors import DecodeError
+from ..limits import LIMITS, check_depth, too_deep_message
 
 # Filled by crdt.types: type ref number -> callable(decoder) -> shared type instance.
 TYPE_READERS: dict[int, Any] = {}
@@ -269,9 +270,15 @@ class ContentDoc:
 
 def _read_json(text: str) -> Any:
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
+        value = json.loads(text)
+    except RecursionError:
+        raise DecodeError(too_deep_message()) from None
+    except ValueError:
         raise DecodeError("invalid JSON in content") from None
+    # Only a text with more brackets than the limit can nest too deeply: count them in C before walking.
+    if text.count("[") + text.count("{") > LIMITS.max_depth:
+        check_depth(value)
+    return value
 
 
 def read_content(dec: Decoder, ref: int) -> tuple[Any, int]:

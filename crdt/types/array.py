@@ -9,13 +9,13 @@ from ..structs import contents as _contents
 from .base import (
     SharedType,
     check_index,
+    deep_to_py,
     insert_point,
     last_item,
     list_delete,
     list_insert_after,
     list_items,
     locate,
-    plain_value,
     shift_markers,
 )
 
@@ -25,6 +25,7 @@ class Array(SharedType):
 
     __slots__ = ()
     _type_ref = 0
+    _nests = "list"
     _uses_markers = True
 
     def __init__(self, values: Iterable[Any] | None = None) -> None:
@@ -66,7 +67,7 @@ class Array(SharedType):
 
     def to_py(self) -> list:
         """A plain ``list`` (nested shared types converted too)."""
-        return [plain_value(v) for v in self]
+        return deep_to_py(self)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, list):

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..encoding import UNDEFINED, Encoder
+from ..limits import LIMITS, too_deep_message
 from ..structs.contents import (
     ContentAny,
     ContentBinary,
@@ -33,6 +34,8 @@ class SharedType:
     )
     _type_ref = -1
     _uses_markers = False
+    # "map" or "list" for types whose to_py is a plain dict/list of their values (see deep_to_py).
+    _nests: str | None = None
     # Whether local inserts land after the deleted items at their position (text) or before (arrays).
     _skips_tombstones = False
 
@@ -336,16 +339,19 @@ def _check_prelim(v: SharedType) -> None:
         raise ValueError("this shared type is already part of a document; insert a new one")
 
 
-def _plain(v: Any) -> Any:
-
+def _plain(v: Any, depth: int = 0) -> Any:
+    # Values deeper than decoding accepts are refused here too: no peer could load them, and encoding
+    # them would recurse without bound.
     if isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**63:
         raise ValueError(f"integer {v} does not fit in 64 bits")
     if v is None or v is UNDEFINED or isinstance(v, (bool, int, float, str)):
         return v
+    if isinstance(v, (dict, list, tuple)) and depth >= LIMITS.max_depth:
+        raise ValueError(too_deep_message())
     if isinstance(v, dict):
-        return {_key(k): _plain(x) for k, x in v.items()}
+        return {_key(k): _plain(x, depth + 1) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
+        return [_plain(x, depth + 1) for x in v]
     if isinstance(v, (bytes, bytearray, memoryview)):
         return bytes(v)
     raise TypeError(f"cannot store a {type(v).__name__} in a shared document")
@@ -374,6 +380,42 @@ def plain_value(v: Any) -> Any:
     if isinstance(v, SharedType):
         return v.to_py()
     return v
+
+
+def deep_to_py(root: SharedType) -> Any:
+    """``to_py`` of a Map or Array and everything nested in it, without recursion.
+
+    Shared types nest without bound (each level is its own item, so no decode limit sees the depth):
+    the tree is walked with an explicit stack, so any depth converts without reaching Python's stack.
+    """
+    out: Any = {} if root._nests == "map" else []
+    stack = [(root, out)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        t, dst = pop()
+        if t._nests == "map":
+            for k, v in t.items():
+                if isinstance(v, SharedType):
+                    if v._nests is None:
+                        v = v.to_py()
+                    else:
+                        child: Any = {} if v._nests == "map" else []
+                        push((v, child))
+                        v = child
+                dst[k] = v
+        else:
+            add = dst.append
+            for v in t:
+                if isinstance(v, SharedType):
+                    if v._nests is None:
+                        v = v.to_py()
+                    else:
+                        child = {} if v._nests == "map" else []
+                        push((v, child))
+                        v = child
+                add(v)
+    return out
 
 
 # -- map machinery -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..structs import contents as _contents
-from .base import SharedType, item_value, map_delete, map_set, plain_value
+from .base import SharedType, deep_to_py, item_value, map_delete, map_set
 
 
 class Map(SharedType):
@@ -14,6 +14,7 @@ class Map(SharedType):
 
     __slots__ = ()
     _type_ref = 1
+    _nests = "map"
 
     def __init__(self, values: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -79,7 +80,7 @@ class Map(SharedType):
 
     def to_py(self) -> dict:
         """A plain ``dict`` (nested shared types converted too)."""
-        return {k: plain_value(v) for k, v in self.items()}
+        return deep_to_py(self)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, dict):

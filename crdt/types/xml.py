@@ -16,6 +16,7 @@ class XmlFragment(Array):
 
     __slots__ = ()
     _type_ref = 4
+    _nests = None
 
     def to_py(self) -> list:
         return [plain_value(v) for v in self]
