@@ -16,8 +16,8 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, default
 
-from crdt.history_file import UnsafeFileError
 from crdt import limits
+from crdt.history_file import UnsafeFileError
 from crdt.limits import DEFAULT_DECOMPRESSION_RATIO, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_DEPTH
 
 from . import merge_handler
