@@ -152,36 +152,36 @@ def _change(refs: list, update: bytes) -> bytes:
     return _record(CHANGE, refs, "mallory", 1.0, "edit", None, {}, update, 0)
 
 
-def _deep_any_update(depth: int) -> bytes:
+def _deep_update(client_id: int, content_ref: int, content: bytes) -> bytes:
+    """An update of ``client_id`` setting key ``deep`` of root map ``meta`` to one item of content kind
+    ``content_ref`` (8: Any, 2: JSON) whose encoded content is ``content``."""
     from crdt.encoding import Encoder
 
     enc = Encoder()
-    for v in (1, 1, 99, 0):
+    for v in (1, 1, client_id, 0):
         enc.write_var_uint(v)
-    enc.write_u8(0x20 | 8)
+    enc.write_u8(0x20 | content_ref)
     enc.write_var_uint(1)
     enc.write_var_string("meta")
     enc.write_var_string("deep")
-    enc.write_var_uint(1)
-    enc.write_bytes(bytes([117, 1]) * depth + bytes([125, 1]))
+    enc.write_bytes(content)
     enc.write_var_uint(0)
     return enc.to_bytes()
 
 
-def _deep_json_update(depth: int) -> bytes:
+def deep_any_update(depth: int, client_id: int = 99) -> bytes:
+    """An Any value nested ``depth`` arrays deep (lib0: 117 = array, 125 = integer)."""
+    return _deep_update(client_id, 8, bytes([1]) + bytes([117, 1]) * depth + bytes([125, 1]))
+
+
+def deep_json_update(depth: int, client_id: int = 98) -> bytes:
+    """A JSON value nested ``depth`` arrays deep."""
     from crdt.encoding import Encoder
 
     enc = Encoder()
-    for v in (1, 1, 98, 0):
-        enc.write_var_uint(v)
-    enc.write_u8(0x20 | 2)
-    enc.write_var_uint(1)
-    enc.write_var_string("meta")
-    enc.write_var_string("deep")
     enc.write_var_uint(1)
     enc.write_var_string("[" * depth + "]" * depth)
-    enc.write_var_uint(0)
-    return enc.to_bytes()
+    return _deep_update(client_id, 2, enc.to_bytes())
 
 
 def _nested(depth: int) -> Any:
@@ -222,11 +222,11 @@ def structural_cases(bases: dict[str, bytes], bomb: bytes) -> list[tuple[str, by
         ("bomb-after-history", plain + _record(CHANGE, [1], "m", 1.0, "edit", None, {}, small_bomb, ZLIB)),
         ("deep-meta-65", head + _record(CHANGE, [], "m", 1.0, "edit", None, _nested(65), b"\0\0", 0)),
         ("deep-meta-1000", head + _record(CHANGE, [], "m", 1.0, "edit", None, _nested(1000), b"\0\0", 0)),
-        ("deep-any-10000", plain + _change([1], _deep_any_update(10_000))),
-        ("deep-any-900", head + _change([], _deep_any_update(900))),
-        ("deep-json-10000", head + _change([], _deep_json_update(10_000))),
+        ("deep-any-10000", plain + _change([1], deep_any_update(10_000))),
+        ("deep-any-900", head + _change([], deep_any_update(900))),
+        ("deep-json-10000", head + _change([], deep_json_update(10_000))),
         ("deep-json-journal",
-         plain + _record(JOURNAL, 999, "m", 1.0, "edit", None, {}, _deep_json_update(900), 0)),
+         plain + _record(JOURNAL, 999, "m", 1.0, "edit", None, {}, deep_json_update(900), 0)),
         ("not-an-update", head + _record(CHANGE, [], "m", 1.0, "edit", None, {}, b"\xff" * 64, 0)),
         ("huge-frame-length", head + FRAME.pack(0xFFFFFFF0, 0, zlib.crc32(struct.pack("<II", 0xFFFFFFF0, 0)))
          + b"x" * 100),

@@ -16,9 +16,9 @@ import asyncio
 import pytest
 
 import crdt
-from crdt.encoding import Encoder
 from crdt.sync import encode_sync_update
 
+from ..history.fuzz_sidecars import deep_any_update
 from .client import CollabClient, http, wait_until
 from .conftest import run
 from .notebooks import make_notebook, read_notebook, sources, write_notebook
@@ -98,21 +98,6 @@ def test_deep_maps_and_a_bare_string_cell_leave_the_notebook_savable(fresh_serve
     assert "Traceback" not in r.stderr + r.stdout
 
 
-def _deep_any_update(client_id: int, depth: int) -> bytes:
-    """An update setting key ``deep`` of root map ``meta`` to an Any value nested ``depth`` arrays deep."""
-    enc = Encoder()
-    for v in (1, 1, client_id, 0):
-        enc.write_var_uint(v)
-    enc.write_u8(0x20 | 8)
-    enc.write_var_uint(1)
-    enc.write_var_string("meta")
-    enc.write_var_string("deep")
-    enc.write_var_uint(1)
-    enc.write_bytes(bytes([117, 1]) * depth + bytes([125, 1]))
-    enc.write_var_uint(0)
-    return enc.to_bytes()
-
-
 def test_a_value_nested_10000_deep_is_refused_and_the_room_keeps_working(server, unique_name):
     pytest.importorskip("jupyter_crdt.notebook")
     path = f"{unique_name}.ipynb"
@@ -122,7 +107,7 @@ def test_a_value_nested_10000_deep_is_refused_and_the_room_keeps_working(server,
     async def main():
         alice = await CollabClient(server, path, "notebook", token="user-alice").connect()
         mallory = await CollabClient(server, path, "notebook", token="user-mallory").connect()
-        mallory.send_raw(encode_sync_update(_deep_any_update(424242, 10_000)))
+        mallory.send_raw(encode_sync_update(deep_any_update(10_000, client_id=424242)))
         await wait_until(lambda: mallory.closed, what="the hostile connection to close")
         assert "nested deeper than 64 levels" in (mallory.close_reason or "")
         assert "deep" not in alice.doc.get_map("meta").keys()
