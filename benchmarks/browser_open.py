@@ -149,7 +149,7 @@ class LabServer(Server):
 
     def _link_labextension(self) -> None:
         """This checkout's build of our JupyterLab extension, linked into the server's own data folder
-        (first on JupyterLab's search path), as tests/e2e/lab_server.py does."""
+        (given as an extra labextensions path in :meth:`_config`), as tests/e2e/lab_server.py does."""
         name = json.loads((BUILT_LABEXTENSION / "package.json").read_text())["name"]
         link = self.home / "data" / "labextensions" / name
         link.parent.mkdir(parents=True, exist_ok=True)
@@ -166,6 +166,10 @@ class LabServer(Server):
         config["ServerApp"]["jpserver_extensions"].update({"jupyterlab": True, "nbdime": False})
         config["LabApp"] = {"news_url": None, "expose_app_in_browser": True,
                             "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"}
+        if self.kind == "ours":
+            # In a virtualenv jupyter_core puts the env's share/jupyter (an installed, maybe older build)
+            # before the user's data folder: an extra path comes before both.
+            config["LabServerApp"] = {"extra_labextensions_path": [str(self.home / "data" / "labextensions")]}
         return config
 
 
