@@ -7,6 +7,7 @@ with playwright-core) that reports what each user's JupyterLab showed, and asser
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -344,7 +345,8 @@ def test_notebook7_coedit_offline_and_history(lab: LabServer) -> None:
     status shows beside the menu bar; bob's cut connection is shown (status and a notification), his
     offline edit and save wait without a dialog and merge when he is back (told so); the history panel
     lists both users' changes."""
-    pytest.importorskip("notebook", reason="Jupyter Notebook 7 (the test extra) is not installed")
+    if importlib.util.find_spec("notebook") is None:
+        missing("Jupyter Notebook 7 (the test extra) is not installed")
     if lab.labextension is None:
         missing("jupyter_crdt/labextension is not built (pip install -e . builds it)")
     notebook = write_notebook(lab, "notebook7.ipynb", [code_cell("first", "x = 1"),

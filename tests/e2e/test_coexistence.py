@@ -6,6 +6,7 @@ plugins. The same with the real jupyter-collaboration, in a venv of its own: ``t
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from jupyter_crdt.app import PAGE_CONFIG_FLAG, REPLACED_PLUGINS, page_config_hook
+from tests.conftest import missing
 from tests.jupyter_crdt.server.server import JupyterServer
 
 from .lab_server import LabServer
@@ -54,7 +56,8 @@ def page_config(server: JupyterServer, path: str) -> dict[str, Any]:
 def test_pages_say_our_server_extension_runs(server: JupyterServer, page: str) -> None:
     """JupyterLab's and Notebook 7's pages carry the flag our plugins start on, and disable the
     reference's document provider and JupyterLab's connection-lost dialog, which ours replace."""
-    pytest.importorskip("notebook", reason="Jupyter Notebook 7 (the test extra) is not installed")
+    if importlib.util.find_spec("notebook") is None:
+        missing("Jupyter Notebook 7 (the test extra) is not installed")
     (server.root / "page.ipynb").write_text(json.dumps(
         {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}))
     config = page_config(server, page)

@@ -78,7 +78,6 @@ def bomb() -> bytes:
 
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory, bomb):
-    pytest.importorskip("jupyter_crdt.notebook")
     root = tmp_path_factory.mktemp("fuzz")
     made = fz.make_cases(root, N_RANDOM, SEED, bomb)
     assert len(made) >= 1000

@@ -13,9 +13,6 @@ import pytest
 
 from crdt import _fileio
 from crdt.history_file import HistoryFile, HistoryLockedError, UnsafeFileError
-
-pytest.importorskip("jupyter_crdt.histories")
-
 from jupyter_crdt.histories import NotebookHistory, copy_history, sidecar_path  # noqa: E402
 
 from ..server.notebooks import make_notebook, read_notebook, write_notebook  # noqa: E402

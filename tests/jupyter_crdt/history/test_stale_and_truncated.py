@@ -17,6 +17,7 @@ import pytest
 
 from crdt import HistoryFile
 from jupyter_crdt.histories import NotebookHistory, sidecar_path
+from tests.conftest import missing
 
 from .helpers import cli, replace_in_source
 
@@ -184,8 +185,9 @@ def _git(cwd, *args: str) -> str:
                                "HOME": str(cwd), "PATH": "/usr/bin:/bin"}).stdout
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_reads_never_write_and_show_a_pending_disk_change(nb):
+    if shutil.which("git") is None:
+        missing("git is not installed")
     root = nb.parent
     with NotebookHistory.open(nb, author="ann") as nh:
         _type(nh, "x = 1", "x = 1", "x = 2")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import pytest
-
 from .client import CollabClient, http, wait_until
 from .conftest import run
 from .notebooks import (
@@ -18,8 +16,6 @@ from .notebooks import (
     same_content,
     write_notebook,
 )
-
-pytest.importorskip("jupyter_crdt.histories")
 
 
 def rerun(doc, cell_id: str, text: str, count: int) -> None:

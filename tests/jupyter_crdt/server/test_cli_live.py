@@ -8,8 +8,6 @@ import asyncio
 import base64
 import json
 
-import pytest
-
 from .client import CollabClient, http, wait_until
 from .conftest import run
 from .notebooks import make_notebook, new_cell, read_notebook, sources, write_notebook
@@ -33,7 +31,6 @@ def disk_sources(path) -> list[str]:
 
 
 def test_restore_goes_through_the_running_server(server, unique_name):
-    pytest.importorskip("jupyter_crdt.notebook")
     from crdt import HistoryFile
     from jupyter_crdt.histories import sidecar_path
 
@@ -69,7 +66,6 @@ def test_restore_goes_through_the_running_server(server, unique_name):
 
 
 def test_merge_of_another_copy_goes_through_the_running_server(server, unique_name):
-    pytest.importorskip("jupyter_crdt.notebook")
     from crdt import HistoryFile
     from jupyter_crdt.histories import NotebookHistory, sidecar_path
 
@@ -110,7 +106,6 @@ def test_merge_of_another_copy_goes_through_the_running_server(server, unique_na
 
 
 def test_merge_endpoint_three_way_and_errors(server, unique_name):
-    pytest.importorskip("jupyter_crdt.notebook")
     path = f"{unique_name}.ipynb"
     nb = server.root / path
     write_notebook(nb, make_notebook(2))
@@ -143,7 +138,6 @@ def test_merge_endpoint_three_way_and_errors(server, unique_name):
 
 
 def test_a_lock_held_by_no_server_still_stops_write_commands(server, unique_name):
-    pytest.importorskip("jupyter_crdt.notebook")
     from jupyter_crdt.histories import NotebookHistory
 
     nb = server.root / f"{unique_name}.ipynb"  # served by the server, but its history is open here

@@ -17,7 +17,6 @@ from .notebooks import export, make_notebook, read_notebook, same_content, write
 
 @pytest.mark.parametrize("n_clients", [2, 5])
 def test_clients_coedit_notebook_and_file_converges(server, unique_name, n_clients):
-    pytest.importorskip("jupyter_crdt.notebook")
     from .notebooks import random_edit
 
     path = f"{unique_name}.ipynb"

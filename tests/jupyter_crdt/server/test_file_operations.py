@@ -4,8 +4,6 @@ gets its own copy of the history) and deleted (the sidecar goes too)."""
 
 from __future__ import annotations
 
-import pytest
-
 from .client import CollabClient, http, wait_until
 from .conftest import run
 from .notebooks import make_notebook, new_cell, read_notebook, write_notebook
@@ -32,7 +30,6 @@ def sources_on_disk(path) -> list[str]:
 
 
 def test_rename_while_connected_moves_the_history_and_the_room_follows(server, unique_name):
-    pytest.importorskip("jupyter_crdt.notebook")
     from jupyter_crdt.histories import sidecar_path
 
     old, new = f"{unique_name}.ipynb", f"{unique_name}-renamed.ipynb"
@@ -69,7 +66,6 @@ def test_rename_while_connected_moves_the_history_and_the_room_follows(server, u
 
 
 def test_copy_gives_the_copy_its_own_history(server, unique_name):
-    pytest.importorskip("jupyter_crdt.notebook")
     from jupyter_crdt.histories import sidecar_path
 
     path = f"{unique_name}.ipynb"
@@ -104,7 +100,6 @@ def test_copy_gives_the_copy_its_own_history(server, unique_name):
 
 
 def test_delete_removes_the_history_and_closes_the_room(server, unique_name):
-    pytest.importorskip("jupyter_crdt.notebook")
     from jupyter_crdt.histories import sidecar_path
 
     path = f"{unique_name}.ipynb"
@@ -155,7 +150,6 @@ def test_rename_a_text_file_while_connected_moves_its_history(server, unique_nam
 
 
 def test_deleting_a_folder_closes_the_rooms_inside_and_deletes_their_histories(server, unique_name):
-    pytest.importorskip("jupyter_crdt.notebook")
     from jupyter_crdt.histories import sidecar_path
 
     folder = server.root / f"{unique_name}-dir"

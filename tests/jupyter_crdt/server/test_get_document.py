@@ -58,7 +58,6 @@ def bot_server(tmp_path: Path):
 
 
 def test_change_through_get_document_reaches_clients_file_and_log(bot_server):
-    pytest.importorskip("jupyter_crdt.histories")
     path = "bot.ipynb"
     write_notebook(bot_server.root / path, make_notebook(2))
     bot_server.start()

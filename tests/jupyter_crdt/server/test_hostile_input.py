@@ -140,9 +140,6 @@ def test_50_mb_notebook_opens_and_syncs_to_two_clients(fresh_server):
     import json
     import os as _os
 
-    import pytest
-
-    pytest.importorskip("jupyter_crdt.notebook")
     from .notebooks import cell_source, read_notebook
 
     server = fresh_server

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from .client import CollabClient, wait_until
 from .conftest import run
 from .notebooks import write_notebook
@@ -34,7 +32,6 @@ def source(doc):
 
 
 def test_alice_and_bob_type_one_line_alternately_through_a_room(server, unique_name):
-    pytest.importorskip("jupyter_crdt.notebook")
     from crdt import HistoryFile
     from jupyter_crdt.histories import sidecar_path
 

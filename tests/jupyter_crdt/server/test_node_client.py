@@ -12,8 +12,6 @@ import shutil
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import missing
 
 from .client import CollabClient, wait_until
@@ -31,7 +29,6 @@ def _node_ready() -> None:
 
 
 def test_node_yjs_client_and_python_client_converge(server, unique_name):
-    pytest.importorskip("jupyter_crdt.notebook")
     _node_ready()
     path = f"{unique_name}.ipynb"
     write_notebook(server.root / path, make_notebook(5))

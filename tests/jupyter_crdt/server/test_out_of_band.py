@@ -42,7 +42,6 @@ def _bump_mtime(path):
 
 
 def test_disk_change_to_cell_7_merges_with_edits_in_cell_3(oob_server, unique_name):
-    pytest.importorskip("jupyter_crdt.notebook")
     server = oob_server
     path = f"{unique_name}.ipynb"
     target = server.root / path

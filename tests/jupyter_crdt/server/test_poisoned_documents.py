@@ -41,7 +41,6 @@ def _poison(doc: crdt.Doc) -> None:
 
 
 def test_deep_maps_and_a_bare_string_cell_leave_the_notebook_savable(fresh_server):
-    pytest.importorskip("jupyter_crdt.notebook")
     from ..history.helpers import cli
 
     server = fresh_server
@@ -99,7 +98,6 @@ def test_deep_maps_and_a_bare_string_cell_leave_the_notebook_savable(fresh_serve
 
 
 def test_a_value_nested_10000_deep_is_refused_and_the_room_keeps_working(server, unique_name):
-    pytest.importorskip("jupyter_crdt.notebook")
     path = f"{unique_name}.ipynb"
     nb_path = server.root / path
     write_notebook(nb_path, make_notebook(2))
@@ -192,7 +190,6 @@ def test_applying_a_file_over_a_poisoned_document_replaces_the_deep_value():
 def test_a_zlib_bomb_posted_to_the_merge_endpoint_is_refused_with_bounded_memory(server, unique_name):
     """Row 6 through ``POST /api/crdt/merge``: a 2 MB history holding a 2 GiB zlib bomb is a 400 naming the
     bound; the server's peak RSS stays under 300 MB and the notebook is untouched."""
-    pytest.importorskip("jupyter_crdt.notebook")
     import base64
 
     import msgpack

@@ -114,9 +114,7 @@ def test_timeline_undo_redo_and_restore(server, unique_name):
 def test_notebook_history_is_the_projects_sidecar(server, unique_name):
     """Notebook rooms keep their history in ``.NAME.crdt`` (jupyter_crdt.histories): the command line
     sees the server's changes, and restoring through the API works on it."""
-    import pytest
 
-    pytest.importorskip("jupyter_crdt.histories")
     from crdt import HistoryFile
 
     from .notebooks import cell_source, make_notebook, write_notebook

@@ -59,8 +59,6 @@ def _file_content(server, path: str, notebook: bool) -> str:
 @pytest.mark.parametrize("notebook", [False, True], ids=["text", "notebook"])
 @pytest.mark.parametrize("lose_history", [False, True], ids=["history-kept", "history-deleted"])
 def test_sigkill_restart_and_stale_clients(fresh_server, notebook, lose_history):
-    if notebook:
-        pytest.importorskip("jupyter_crdt.notebook")
     server = fresh_server
     path = "work.ipynb" if notebook else "work.txt"
     if notebook:
@@ -146,7 +144,6 @@ def test_sigkill_restart_and_stale_clients(fresh_server, notebook, lose_history)
 def test_room_unloads_after_last_client_and_reloads_from_history(fresh_server):
     """A room is unloaded (history flushed and unlocked, file saved) a while after its last client
     leaves; opening it again loads the same history and session."""
-    pytest.importorskip("jupyter_crdt.histories")
     from crdt.history_file import HistoryLockedError
     from jupyter_crdt.histories import NotebookHistory
 
