@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 def _jupyter_server_extension_points() -> list[dict]:
     """The jupyter_server extension (imported lazily: ``import jupyter_crdt`` stays light)."""
-    from .app import CrdtExtension
+    from jupyter_crdt.server.app import CrdtExtension
 
     return [{"module": "jupyter_crdt", "app": CrdtExtension}]
 
@@ -23,13 +23,13 @@ def _jupyter_labextension_paths() -> list[dict]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext jupyter_crdt``: the ``%crdt`` magics (IPython is imported only here)."""
-    from .magics import load_ipython_extension as load
+    from jupyter_crdt.magics import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext jupyter_crdt``: the kernel leaves the rooms it joined."""
-    from .magics import unload_ipython_extension as unload
+    from jupyter_crdt.magics import unload_ipython_extension as unload
 
     unload(ipython)

@@ -22,12 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from crdt import DecodeError, HistoryFileError, HistoryLockedError, MissingDependencyError
 from crdt.history_file import UnsafeFileError
-
-from . import __version__
-from ._normalize import NotebookFormatError
-from ._progress import Progress
-from ._revisions import RevisionError, resolve
-from .histories import (
+from jupyter_crdt import __version__
+from jupyter_crdt.history.sidecar import (
     MAIN,
     NoCommonHistory,
     NotebookHistory,
@@ -39,9 +35,12 @@ from .histories import (
     sidecar_path,
     write_history,
 )
+from jupyter_crdt.history.versions import RevisionError, resolve
+from jupyter_crdt.notebook.normalize import NotebookFormatError
+from jupyter_crdt.progress import Progress
 
 if TYPE_CHECKING:
-    from ._live_server import LiveServer
+    from jupyter_crdt.client.server import LiveServer
 
 EXIT_OK, EXIT_CONFLICT, EXIT_ERROR = 0, 1, 2
 COPIES_WARNING = (
@@ -66,7 +65,7 @@ def _running_server_for(path: str | os.PathLike) -> LiveServer | None:
     notebook and its history. Reading commands read the sidecar without the lock instead (journal
     records included, so they show every edit the server acknowledged).
     """
-    from ._live_server import find_server
+    from jupyter_crdt.client.server import find_server
 
     return find_server(path, sidecar_path(path))
 
@@ -99,7 +98,7 @@ def _locked_message(path: str | os.PathLike) -> str:
 
 
 def _is_text(path: str | os.PathLike) -> bool:
-    from ._text_history import is_text_file
+    from jupyter_crdt.history.text import is_text_file
 
     return is_text_file(path)
 
@@ -114,7 +113,7 @@ def _open_read(path: str) -> NotebookHistory:
     exception, a one-time change of format)."""
     kind: Any = NotebookHistory
     if _is_text(path):
-        from ._text_history import TextHistory
+        from jupyter_crdt.history.text import TextHistory
 
         kind = TextHistory
         _convert_old_log(path)
@@ -133,7 +132,7 @@ def _report_notes(nh: NotebookHistory) -> None:
 
 
 def _convert_old_log(path: str) -> None:
-    from ._text_history import convert_log
+    from jupyter_crdt.history.text import convert_log
 
     try:
         convert_log(path)
@@ -167,7 +166,7 @@ def _open_write_or_server(path: str, args: argparse.Namespace) -> NotebookHistor
 
 
 def _call(server: LiveServer, method: str, endpoint: str, body: Any = None) -> Any:
-    from ._live_server import LiveServerError
+    from jupyter_crdt.client.server import LiveServerError
 
     try:
         return server.call(method, endpoint, body)
@@ -207,7 +206,7 @@ def _confirm(args: argparse.Namespace, question: str) -> bool:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    from ._changelog import summarize
+    from jupyter_crdt.history.log import summarize
 
     if _is_text(args.notebook):
         return _log_text(args)
@@ -254,7 +253,7 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 def _log_text(args: argparse.Namespace) -> int:
     """``log`` of a text file: each change with the characters it inserted and deleted, and where."""
-    from ._text_history import text_log
+    from jupyter_crdt.history.text import text_log
 
     with _open_read(args.notebook) as nh:
         version = _text_version(nh, args.rev)
@@ -276,7 +275,7 @@ def _log_text(args: argparse.Namespace) -> int:
 
 def _text_version(nh: NotebookHistory, rev: str | None) -> frozenset[str]:
     """REV in a text file's history (``~N`` counts the changes ``log`` shows for it)."""
-    from ._text_history import text_log
+    from jupyter_crdt.history.text import text_log
 
     def visible(v: frozenset[str]) -> list:
         return [t.change.hash for t in text_log(nh.history, v) if t.visible]
@@ -325,9 +324,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from ._changelog import summarize, visible_log
-    from ._nbdiff import diff_notebooks, render
-    from ._union import notebook_at
+    from jupyter_crdt.history.log import summarize, visible_log
+    from jupyter_crdt.history.union import notebook_at
+    from jupyter_crdt.notebook.diff import diff_notebooks, render
 
     _notebooks_only(args.notebook, "diff")
     with _open_read(args.notebook) as nh:
@@ -412,7 +411,7 @@ def _restore_live(server: LiveServer, args: argparse.Namespace) -> int:
 
 
 def cmd_blame(args: argparse.Namespace) -> int:
-    from ._blame import CellNotFound, blame_cell
+    from jupyter_crdt.history.blame import CellNotFound, blame_cell
 
     _notebooks_only(args.notebook, "blame")
     with _open_read(args.notebook) as nh:
@@ -446,8 +445,8 @@ def cmd_blame(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from ._merge_copy import NoMergeBase, merge_copy
-    from ._nbfile import read_notebook
+    from jupyter_crdt.history.merge_copy import NoMergeBase, merge_copy
+    from jupyter_crdt.notebook.ipynb import read_notebook
 
     _notebooks_only(args.notebook, "merge")
     target = Path(args.output) if args.output else None
@@ -491,7 +490,7 @@ def _merge_live(server: LiveServer, args: argparse.Namespace) -> int:
     """``merge`` into a notebook a running server has open: sent to its ``POST /api/crdt/merge``."""
     import base64
 
-    from ._nbfile import read_notebook
+    from jupyter_crdt.notebook.ipynb import read_notebook
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -512,7 +511,7 @@ def _finish(nh: NotebookHistory, target: Path | None, in_place: bool) -> None:
         nh.write_notebook()
         return
     assert target is not None
-    from .histories import WRITTEN
+    from jupyter_crdt.history.sidecar import WRITTEN
 
     nh.history.set_branch(WRITTEN, nh.main)
     write_history(nh.history, sidecar_path(target))
@@ -540,7 +539,7 @@ def _say_merge(args: argparse.Namespace, noop: bool, conflicts: list[str], notes
 
 
 def cmd_config_git(args: argparse.Namespace) -> int:
-    from ._gitmerge import ConfigGitRefused, GitError, config_git
+    from jupyter_crdt.history.git import ConfigGitRefused, GitError, config_git
 
     try:
         for line in config_git(args.path, disable=args.disable):
@@ -553,19 +552,19 @@ def cmd_config_git(args: argparse.Namespace) -> int:
 
 
 def cmd_git_merge_driver(args: argparse.Namespace) -> int:
-    from ._gitmerge import merge_driver
+    from jupyter_crdt.history.git import merge_driver
 
     return merge_driver(args.kind, args.base, args.ours, args.theirs, args.path)
 
 
 def cmd_git_diff_driver(args: argparse.Namespace) -> int:
-    from ._gitmerge import diff_driver
+    from jupyter_crdt.history.git import diff_driver
 
     return diff_driver(args.args)
 
 
 def cmd_git_textconv(args: argparse.Namespace) -> int:
-    from ._gitmerge import textconv_history
+    from jupyter_crdt.history.git import textconv_history
 
     return textconv_history(args.file)
 
@@ -574,7 +573,7 @@ def cmd_git_textconv(args: argparse.Namespace) -> int:
 
 
 def cmd_squash(args: argparse.Namespace) -> int:
-    from ._rewrite import squash
+    from jupyter_crdt.history.rewrite import squash
 
     _notebooks_only(args.notebook, "squash")
     with _open_write(args.notebook, args) as nh:
@@ -603,7 +602,7 @@ def cmd_squash(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from ._rewrite import purge
+    from jupyter_crdt.history.rewrite import purge
 
     _notebooks_only(args.notebook, "purge")
     with _open_write(args.notebook, args) as nh:
@@ -649,8 +648,7 @@ def _damaged_copies(path: str) -> list[Path]:
 def cmd_recover(args: argparse.Namespace) -> int:
     """Bring back what a damaged history still holds (see docs/cli.md, "Damaged histories")."""
     from crdt import HistoryFile
-
-    from .histories import set_aside
+    from jupyter_crdt.history.sidecar import set_aside
 
     path = args.notebook
     if not Path(path).exists():
@@ -679,7 +677,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         raise CliError(f"{damaged} holds no readable change" + (f" ({damage.reason})" if damage else ""))
     kind: Any = NotebookHistory
     if _is_text(path):
-        from ._text_history import TextHistory
+        from jupyter_crdt.history.text import TextHistory
 
         kind = TextHistory
     try:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_crdt.app import PAGE_CONFIG_FLAG, REPLACED_PLUGINS, page_config_hook
+from jupyter_crdt.server.app import PAGE_CONFIG_FLAG, REPLACED_PLUGINS, page_config_hook
 from tests.conftest import missing
 from tests.jupyter_crdt.server.server import JupyterServer
 

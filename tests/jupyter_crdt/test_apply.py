@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import crdt
-from jupyter_crdt._text_diff import apply_hunks, diff_text
 from jupyter_crdt.notebook import apply_notebook, doc_to_notebook, notebook_to_doc, read_notebook
+from jupyter_crdt.text.diff import apply_hunks, diff_text
 
 MARK = "§"  # only the peer types it
 TEXT = st.text(alphabet="ab \n=é😀", max_size=12)
@@ -149,7 +149,7 @@ def test_apply_with_a_concurrent_peer(data):
         m["metadata"]["peer"] = 1
     peer_new = data.draw(st.booleans())
     if peer_new:
-        from jupyter_crdt._schema import cell_prelim
+        from jupyter_crdt.notebook.schema import cell_prelim
 
         arr = peer.get_array("cells")
         arr.insert(

@@ -185,7 +185,7 @@ def test_export_repairs_cells_a_merge_duplicated():
         cells = peer.get_array("cells")
         with peer.transact():
             cells.delete(2, 1)
-            from jupyter_crdt._schema import cell_prelim
+            from jupyter_crdt.notebook.schema import cell_prelim
 
             cells.insert(target, [cell_prelim(nb.cells[2])])
         peers.append(peer)

@@ -69,7 +69,7 @@ def base_sidecars(work: Path) -> dict[str, bytes]:
     """Real sidecars made through the library: a plain history (changes, compressed updates, a checkpoint,
     journal records not yet in a change) and one holding valid Yjs structure no file can hold."""
     import crdt
-    from jupyter_crdt.histories import NotebookHistory, sidecar_path
+    from jupyter_crdt.history.sidecar import NotebookHistory, sidecar_path
 
     out = {}
     nb_path = work / "plain.ipynb"
@@ -348,8 +348,8 @@ async def _open_like_server(case: dict) -> tuple[int, str, str]:
 
     from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 
-    from jupyter_crdt.rooms import RoomManager, RoomSettings
-    from jupyter_crdt.stores import NotebookHistoryStore
+    from jupyter_crdt.server.rooms import RoomManager, RoomSettings
+    from jupyter_crdt.server.stores import NotebookHistoryStore
 
     log = logging.getLogger("fuzz")
     cm = AsyncLargeFileManager(root_dir=case["dir"])
@@ -422,8 +422,8 @@ def main() -> None:
 
     import jupyter_crdt.cli  # noqa: F401
     import jupyter_crdt.notebook  # noqa: F401
-    import jupyter_crdt.rooms  # noqa: F401
-    import jupyter_crdt.stores  # noqa: F401
+    import jupyter_crdt.server.rooms  # noqa: F401
+    import jupyter_crdt.server.stores  # noqa: F401
     for case in cases:
         print(json.dumps({"start": case["case"]}), flush=True)
         print(json.dumps(run_case(mode, case)), flush=True)

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from crdt import HistoryFile
-from jupyter_crdt.histories import NotebookHistory, notebook_text, sidecar_path
+from jupyter_crdt.history.sidecar import NotebookHistory, notebook_text, sidecar_path
 
 from .helpers import REPO, cli, copy_notebook, delete_cell, insert_cell, replace_in_source
 
@@ -105,8 +105,7 @@ def test_git_merge_with_histories(tmp_path, data_dir):
     assert {c.author for c in history.changes} >= {"alice", "bob", "import"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from jupyter_crdt import _schema
-
+        from jupyter_crdt.notebook import schema as _schema
         projection = notebook_text(_schema.export(history.doc_at(history.branch("main"))))
     assert nb.read_text() == projection
     assert history.branch("written") == history.branch("main")

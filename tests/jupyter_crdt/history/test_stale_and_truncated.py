@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from crdt import HistoryFile
-from jupyter_crdt.histories import NotebookHistory, sidecar_path
+from jupyter_crdt.history.sidecar import NotebookHistory, sidecar_path
 from tests.conftest import missing
 
 from .helpers import cli, replace_in_source
@@ -281,7 +281,7 @@ def test_recover_after_the_server_set_the_history_aside(nb):
     """The server's open sets a damaged history aside and starts a new one; edits follow; ``recover``
     then joins the old history's readable part, keeps the file's content, and keeps the new history
     as a copy."""
-    from jupyter_crdt.stores import NotebookHistoryStore
+    from jupyter_crdt.server.stores import NotebookHistoryStore
 
     damaged, early = _damaged(nb)
     store = NotebookHistoryStore(str(nb))
@@ -307,8 +307,8 @@ def test_a_damaged_history_that_cannot_be_set_aside_is_refused_with_the_way_out(
     """(A read-only folder, say.) The server's open refuses with the reason, naming the recovery command,
     and leaves the damaged file where it was; the session handler answers 409 with that text."""
     from crdt import HistoryFileError
-    from jupyter_crdt import histories
-    from jupyter_crdt.stores import NotebookHistoryStore
+    from jupyter_crdt.history import sidecar as histories
+    from jupyter_crdt.server.stores import NotebookHistoryStore
 
     damaged, _ = _damaged(nb)
 
@@ -325,7 +325,7 @@ def test_a_damaged_history_that_cannot_be_set_aside_is_refused_with_the_way_out(
 
 def test_text_file_stale_history_file_wins(tmp_path):
     """The same rule for a text file's history (``TextHistory``)."""
-    from jupyter_crdt._text_history import TextHistory
+    from jupyter_crdt.history.text import TextHistory
 
     f = tmp_path / "notes.txt"
     f.write_text("start\n")

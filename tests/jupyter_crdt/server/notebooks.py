@@ -52,7 +52,7 @@ def sources(doc: crdt.Doc) -> list[str]:
 
 
 def new_cell(text: str) -> crdt.Map:
-    from jupyter_crdt._schema import cell_prelim
+    from jupyter_crdt.notebook.schema import cell_prelim
 
     return cell_prelim({"id": uuid.uuid4().hex[:12], "cell_type": "code", "metadata": {},
                         "execution_count": None, "outputs": [], "source": text})
@@ -60,7 +60,7 @@ def new_cell(text: str) -> crdt.Map:
 
 def move_cell(doc: crdt.Doc, src: int, dst: int) -> None:
     """JupyterLab's move: delete the cell and insert a copy (Yjs arrays have no move)."""
-    from jupyter_crdt._schema import cell_prelim, cell_to_py
+    from jupyter_crdt.notebook.schema import cell_prelim, cell_to_py
 
     cells = doc.get_array("cells")
     with doc.transact():

@@ -20,7 +20,7 @@ from .notebooks import (
 
 def rerun(doc, cell_id: str, text: str, count: int) -> None:
     """What a kernel's re-run of a code cell does to it: outputs cleared, a new one, a new count."""
-    from jupyter_crdt._schema import output_prelim
+    from jupyter_crdt.notebook.schema import output_prelim
 
     cell = doc.get_array("cells")[cell_index(doc, cell_id)]
     with doc.transact():

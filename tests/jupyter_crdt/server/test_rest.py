@@ -112,7 +112,7 @@ def test_timeline_undo_redo_and_restore(server, unique_name):
 
 
 def test_notebook_history_is_the_projects_sidecar(server, unique_name):
-    """Notebook rooms keep their history in ``.NAME.crdt`` (jupyter_crdt.histories): the command line
+    """Notebook rooms keep their history in ``.NAME.crdt`` (jupyter_crdt.history.sidecar): the command line
     sees the server's changes, and restoring through the API works on it."""
 
     from crdt import HistoryFile

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 import crdt
-from jupyter_crdt.text_merge import apply_edits, apply_text, merge_text, text_edits
+from jupyter_crdt.text.lines import apply_edits, apply_text, merge_text, text_edits
 
 
 def test_examples():

@@ -1,0 +1,558 @@
+"""Where a room's accepted updates are kept: the :class:`HistoryStore` interface and two stores.
+
+A room appends every accepted update (with its author) before broadcasting it, and calls
+:meth:`HistoryStore.flush` to make appended updates durable; once ``flush`` returns, the updates
+appended before it survive a crash (the room then acknowledges them to their senders). A store also
+keeps the document's *session id*, created with the store, so a server restart with its history intact
+keeps the id and clients that reconnect are recognised, plus a few small facts about the document
+(:meth:`HistoryStore.get_meta`), such as which update the file on disk was last saved at.
+
+- :class:`NotebookHistoryStore`: a notebook's history in the project's history format
+  (:mod:`crdt.history`, :mod:`jupyter_crdt.history.sidecar`): the sidecar ``.NAME.crdt`` beside the
+  ``.ipynb``, with changes grouped by author, the ``written`` branch marking what the file holds, and
+  the session id in its header. The ``jupyter crdt`` command line reads the same file.
+- :class:`TextHistoryStore`: a text file's history, in the same format (``.NAME.EXT.crdt``, see
+  :mod:`jupyter_crdt.history.text`).
+- :class:`LogStore`: the format text files' histories had before, kept to convert them: a sidecar
+  ``.NAME.crdtlog``: a header, then framed records (length, CRC-32, msgpack body), appended and
+  fsynced; a torn tail (a crash mid-write) is cut off on load, losing at most the record being written.
+  Locked (``crdt._fileio``'s lock, as history files are) so two servers never write one log.
+- :class:`MemoryStore`: nothing on disk (history disabled, or a contents manager without files).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import struct
+import time
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgpack
+
+from crdt import _fileio
+
+_HEADER = b"JUPYTER-CRDT-LOG 1\n"
+_FRAME = struct.Struct("<II")  # body length, CRC-32 of body
+#: Records larger than this are treated as corruption when reading.
+_MAX_RECORD = 1 << 31
+
+
+@dataclass
+class Record:
+    """One accepted update."""
+
+    update: bytes
+    author: str
+    time: float
+
+
+@dataclass
+class Loaded:
+    """What a store held when it was opened."""
+
+    records: list[Record] = field(default_factory=list)
+    base: bytes | None = None
+    """The update the document was first loaded from disk with (the start of this history)."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    repaired: bool = False
+    """Whether a torn or corrupt tail was cut off."""
+    notes: list[str] = field(default_factory=list)
+    """What a person should hear about the history (a torn tail cut off, a damaged history set aside):
+    the room logs them and shows them in ``GET /api/crdt/status`` and the session reply."""
+
+
+class HistoryStore(Protocol):
+    """What a room needs from its history (see the module docstring)."""
+
+    session_id: str
+    """Stable for as long as this history exists."""
+
+    def load(self) -> Loaded: ...
+
+    def set_base(self, update: bytes) -> None:
+        """Record the update the document was created with (called once, on a new history)."""
+
+    def append(self, update: bytes, author: str) -> int:
+        """Append an accepted update; returns its sequence number (1, 2, ...)."""
+
+    async def flush(self) -> int:
+        """Make everything appended so far durable; returns the last durable sequence number."""
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Remember a small fact (durable with the next flush)."""
+
+    def get_meta(self, key: str, default: Any = None) -> Any: ...
+
+    def records(self) -> list[Record]:
+        """Every update appended so far (loaded and new), oldest first."""
+
+    def position(self) -> Any:
+        """A marker of everything appended so far (for :meth:`mark_saved`)."""
+
+    def mark_saved(self, position: Any, digest: str) -> None:
+        """The file on disk now holds the document as it was at ``position``."""
+
+    def saved_update(self) -> bytes | None:
+        """The document as it was last saved (an update from scratch), or None if unknown."""
+
+    def close(self) -> None: ...
+
+
+class _SeqSaved:
+    """``position``/``mark_saved``/``saved_update`` for stores that number their records."""
+
+    def position(self) -> int:
+        return len(self.records())  # type: ignore[attr-defined]
+
+    def mark_saved(self, position: int, digest: str) -> None:
+        self.set_meta("saved_seq", position)  # type: ignore[attr-defined]
+        self.set_meta("saved_digest", digest)  # type: ignore[attr-defined]
+
+    def saved_update(self) -> bytes | None:
+        from crdt import merge_updates
+
+        seq = self.get_meta("saved_seq")  # type: ignore[attr-defined]
+        if seq is None:
+            return None
+        updates = [r.update for r in self.records()[:seq]]  # type: ignore[attr-defined]
+        return merge_updates(updates) if updates else None
+
+
+class MemoryStore(_SeqSaved):
+    """A history kept in memory only; its session id is this server process's."""
+
+    _process_session = uuid.uuid4().hex
+
+    def __init__(self) -> None:
+        self.session_id = self._process_session
+        self._records: list[Record] = []
+        self._meta: dict[str, Any] = {}
+        self._base: bytes | None = None
+        self.on_disk: int | None = None
+        """For a document whose history is not on disk (histories off, or its sidecar refused): the
+        last record its file holds, which is what :meth:`flush` reports durable (an ack means "on
+        disk"); the room moves it on each save. None: a room with no file (fork, timeline), whose
+        records are all there is."""
+
+    def load(self) -> Loaded:
+        return Loaded(list(self._records), self._base, dict(self._meta))
+
+    def set_base(self, update: bytes) -> None:
+        self._base = update
+
+    def append(self, update: bytes, author: str) -> int:
+        self._records.append(Record(update, author, time.time()))
+        return len(self._records)
+
+    async def flush(self) -> int:
+        return len(self._records) if self.on_disk is None else self.on_disk
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._meta[key] = value
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        return self._meta.get(key, default)
+
+    def records(self) -> list[Record]:
+        return self._records
+
+    def close(self) -> None:
+        pass
+
+
+class StoreLocked(RuntimeError):
+    """Another process holds this history's lock (another server on the same folder, or ``jupyter crdt``
+    writing it): the document is not opened here, never with a history kept only in memory while edits are
+    acknowledged as durable."""
+
+
+class HistoryUnavailable(RuntimeError):
+    """The history sidecar may not be used at all (it is a symbolic link): the document opens without a
+    history, and says so (:attr:`jupyter_crdt.server.rooms.Room.history_error`)."""
+
+
+def sidecar_path(os_path: str) -> str:
+    """Where the history of the file at ``os_path`` lives."""
+    head, tail = os.path.split(os_path)
+    return os.path.join(head, f".{tail}.crdtlog")
+
+
+class LogStore(_SeqSaved):
+    """A history in an append-only sidecar file (see the module docstring)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._records: list[Record] = []
+        self._meta: dict[str, Any] = {}
+        self._base: bytes | None = None
+        self._buffer: list[bytes] = []
+        self._appended = 0
+        self._durable = 0
+        self.session_id = ""
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    def load(self) -> Loaded:
+        """Open (creating if needed), lock, read, and cut off a torn tail."""
+        fd = _fileio.open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # a link: UnsafeFileError
+        try:
+            locked = _fileio.try_lock(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not locked:
+            os.close(fd)
+            raise StoreLocked(f"{self.path} is in use by another process")
+        self._fd = fd
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read()
+        loaded = Loaded()
+        good = 0
+        if data.startswith(_HEADER):
+            pos = good = len(_HEADER)
+            while pos + _FRAME.size <= len(data):
+                length, crc = _FRAME.unpack_from(data, pos)
+                start = pos + _FRAME.size
+                end = start + length
+                if length > _MAX_RECORD or end > len(data):
+                    break
+                body = data[start:end]
+                if zlib.crc32(body) != crc:
+                    break
+                try:
+                    self._take(msgpack.unpackb(body, raw=False), loaded)
+                except (ValueError, TypeError, KeyError, msgpack.UnpackException):
+                    break
+                pos = good = end
+        if good != len(data) or not data:
+            loaded.repaired = bool(data) and good != len(data)
+            if good == 0:
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, _HEADER)
+                self.session_id = uuid.uuid4().hex
+                self._write_now({"k": "s", "id": self.session_id})
+            else:
+                os.ftruncate(fd, good)
+            os.fsync(fd)
+        os.lseek(fd, 0, os.SEEK_END)
+        if not self.session_id:
+            self.session_id = uuid.uuid4().hex
+            self._write_now({"k": "s", "id": self.session_id})
+            os.fsync(fd)
+        loaded.records = list(self._records)
+        loaded.base = self._base
+        loaded.meta = dict(self._meta)
+        self._appended = self._durable = len(self._records)
+        return loaded
+
+    def _take(self, rec: dict, loaded: Loaded) -> None:
+        kind = rec["k"]
+        if kind == "s":
+            self.session_id = rec["id"]
+        elif kind == "u":
+            self._records.append(Record(rec["u"], rec["a"], rec["t"]))
+        elif kind == "b":
+            self._base = rec["u"]
+        elif kind == "m":
+            self._meta[rec["key"]] = rec["v"]
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _frame(self, rec: dict) -> bytes:
+        body = msgpack.packb(rec, use_bin_type=True)
+        return _FRAME.pack(len(body), zlib.crc32(body)) + body
+
+    def _write_now(self, rec: dict) -> None:
+        assert self._fd is not None
+        os.write(self._fd, self._frame(rec))
+
+    def set_base(self, update: bytes) -> None:
+        self._base = update
+        self._buffer.append(self._frame({"k": "b", "u": update}))
+
+    def append(self, update: bytes, author: str) -> int:
+        rec = Record(update, author, time.time())
+        self._records.append(rec)
+        self._buffer.append(self._frame({"k": "u", "u": update, "a": author, "t": rec.time}))
+        self._appended += 1
+        return self._appended
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._meta[key] = value
+        self._buffer.append(self._frame({"k": "m", "key": key, "v": value}))
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        return self._meta.get(key, default)
+
+    def records(self) -> list[Record]:
+        return self._records
+
+    async def flush(self) -> int:
+        """Write the buffered records and fsync (in a worker thread, off the event loop)."""
+        import asyncio
+
+        if not self._buffer:
+            return self._durable
+        data = b"".join(self._buffer)
+        self._buffer.clear()
+        upto = self._appended
+        fd = self._fd
+        if fd is None:
+            return self._durable
+        await asyncio.to_thread(_write_all_and_sync, fd, data)
+        self._durable = max(self._durable, upto)
+        return self._durable
+
+    def flush_sync(self) -> None:
+        """Write and fsync what is buffered, blocking (used when closing)."""
+        if self._buffer and self._fd is not None:
+            data = b"".join(self._buffer)
+            self._buffer.clear()
+            _write_all_and_sync(self._fd, data)
+            self._durable = self._appended
+
+    def close(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.flush_sync()
+        _fileio.unlock(self._fd)
+        os.close(self._fd)
+        self._fd = None
+
+    def relocate(self, file_path: str) -> None:
+        """Follow the file to ``file_path`` (renamed through Jupyter): the log moves beside it. The open
+        descriptor (and its lock) follows the renamed file, so appends carry on."""
+        new = sidecar_path(file_path)
+        if os.path.exists(self.path) and self.path != new:
+            os.replace(self.path, new)
+        self.path = new
+
+
+def _write_all_and_sync(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+    os.fsync(fd)
+
+
+class SidecarHistoryStore:
+    """A document's history in the project's history format, through :mod:`jupyter_crdt.history.sidecar`
+    (the sidecar ``.NAME.crdt`` beside the file, shared with the ``jupyter crdt`` command line).
+
+    Every accepted update is journaled in the sidecar (appended and synced) as :meth:`append` takes it,
+    so an acknowledged edit is always in the sidecar, and grouped into changes by author
+    (``crdt.ChangeGrouper``): a change is closed on the grouper's idle gap (or size cap, another
+    author, a save) and then written, superseding the journal records it holds. A crash before that
+    loses nothing: the next open groups the journaled updates again. :meth:`flush` only writes the
+    changes closed so far; it never cuts the open one short. The ``written`` branch marks what the
+    file holds (:meth:`mark_saved`).
+    """
+
+    def __init__(self, notebook_path: str) -> None:
+        self.path = notebook_path
+        self.document_history: Any = None
+        """The open :class:`~jupyter_crdt.history.sidecar.NotebookHistory` (or ``TextHistory``)."""
+        self.session_id = ""
+        self._appended = 0
+        self._durable = 0
+        self._meta: dict[str, Any] = {}
+        self._lock: Any = None
+        self._poll_handle: Any = None
+
+    @staticmethod
+    def _history_class() -> Any:
+        from jupyter_crdt.history.sidecar import NotebookHistory
+
+        return NotebookHistory
+
+    def load(self) -> Loaded:
+        from crdt.history_file import HistoryFileError, HistoryLockedError, UnsafeFileError
+        from jupyter_crdt.server.loaders import FileGone
+
+        notes: list[str] = []
+        try:
+            try:
+                self.document_history = self._history_class().open(self.path, author="server", sync=False)
+            except HistoryFileError as e:
+                # A damaged history must not keep the document from opening: it is set aside (kept, for
+                # `jupyter crdt recover`) and the document starts a new history from its file.
+                notes.append(self._set_aside(e))
+                self.document_history = self._history_class().open(self.path, author="server", sync=False)
+        except HistoryLockedError as e:
+            raise StoreLocked(
+                f"{e}: another Jupyter server on this folder, or `jupyter crdt`, is writing this "
+                "document's history; edit it there (or stop that process) and open it again") from None
+        except UnsafeFileError as e:
+            raise HistoryUnavailable(str(e)) from None
+        except FileNotFoundError as e:  # neither the notebook nor a history: as the loader says it
+            raise FileGone(str(e)) from None
+        # these reach clients (session reply, status): the sidecar's name, never the server's paths
+        full, short = str(self.document_history.sidecar), self.document_history.sidecar.name
+        notes.extend(n.replace(full, short) for n in self.document_history.notes)
+        self.session_id = self.document_history.session_id or ""
+        # updates journaled before a crash: into main, so the room starts with them
+        self.document_history.flush_edits()
+        history = self.document_history.history
+        changes = history.changes
+        base = changes[0].update if len(changes) else None
+        # The document of main in one update (checkpoints make this fast); records() has the changes.
+        main = Record(history.update_at(self.document_history.main), "history", 0.0) if len(changes) else None
+        return Loaded(records=[main] if main else [], base=base, meta={}, notes=notes)
+
+    def _set_aside(self, error: Any) -> str:
+        from jupyter_crdt.history.sidecar import set_aside, sidecar_path
+
+        name = os.path.basename(self.path)
+        try:
+            aside = set_aside(self.path)
+        except OSError as e:  # e.g. a read-only folder: refused, with the reason and the way out
+            raise type(error)(sidecar_path(name), error.offset,
+                              f"{error.reason}; it could not be moved aside ({e.strerror or e}): move it "
+                              f"away, or run in its folder: jupyter crdt recover {name}") from None
+        # names, not the server's paths: this reaches clients
+        return (f"the history {sidecar_path(name)} is damaged ({error.reason}, at byte {error.offset}): "
+                f"it was moved aside to {aside.name} (kept) and {name} opened from its file with a new "
+                f"history. To bring back what the old history still holds, close the document (or stop "
+                f"the server) and run in its folder: jupyter crdt recover {name} {aside.name}")
+
+    def recorded_position(self, matches: Any) -> Any:
+        """The newest version recorded after the one last written and before ``main`` whose document
+        ``matches`` (a predicate on a ``crdt.Doc``), or None (see ``histories.recorded_version``)."""
+        from jupyter_crdt.history.sidecar import recorded_version
+
+        nh = self.document_history
+        nh.flush_edits()
+        written, main = nh.written, nh.main
+        if written is None or written == main:
+            return None
+        return recorded_version(nh.history, written, main, matches)
+
+    def set_base(self, update: bytes) -> None:
+        """Not needed: a history starts with the import of the file."""
+
+    def append(self, update: bytes, author: str) -> int:
+        # Journaled (written) before it returns, so it is in the history before it is broadcast; made
+        # durable by the next flush, whose one fdatasync in a worker thread covers a whole burst.
+        self.document_history.record_update(update, author, apply=False, sync=False)
+        self._appended += 1
+        return self._appended
+
+    async def flush(self) -> int:
+        """Sync the journal (off the event loop), write the changes closed so far and arrange for the
+        open one to be closed and written once the grouper's idle gap has passed."""
+        import asyncio
+
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            upto = self._appended
+            writer = self.document_history.writer if self.document_history is not None else None
+            if writer is not None and upto > self._durable:
+                await asyncio.to_thread(writer.sync)
+            self._durable = upto
+            if self.document_history is not None:
+                self.document_history.flush_closed()
+                self._schedule_poll()
+            return upto
+
+    def _schedule_poll(self) -> None:
+        import asyncio
+
+        if self._poll_handle is not None:
+            self._poll_handle.cancel()
+            self._poll_handle = None
+        deadline = self.document_history.deadline if self.document_history is not None else None
+        if deadline is None:
+            return
+        self._poll_handle = asyncio.get_running_loop().call_later(
+            max(0.0, deadline - time.time()) + 0.001, self._poll)
+
+    def _poll(self) -> None:
+        self._poll_handle = None
+        if self.document_history is None:
+            return
+        try:
+            self.document_history.flush_closed()
+        except Exception:  # noqa: BLE001 - the updates stay journaled; the next flush tries again
+            logging.getLogger(__name__).exception("jupyter_crdt: %s: writing a change failed", self.path)
+        self._schedule_poll()
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._meta[key] = value  # kept in memory only
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        return self._meta.get(key, default)
+
+    def records(self) -> list[Record]:
+        self.document_history.flush_edits()
+        history = self.document_history.history
+        return [Record(c.update, c.author, c.time) for c in history.log(self.document_history.main)]
+
+    def position(self) -> Any:
+        self.document_history.flush_edits()
+        return self.document_history.main
+
+    def mark_saved(self, position: Any, digest: str) -> None:
+        from jupyter_crdt.history.sidecar import WRITTEN
+
+        if self.document_history is None:  # closed while the save was under way (server stopping)
+            return
+        self.document_history.history.set_branch(WRITTEN, position)
+
+    def saved_update(self) -> bytes | None:
+        written = self.document_history.written
+        return None if written is None else self.document_history.history.update_at(written)
+
+    def close(self) -> None:
+        if self._poll_handle is not None:
+            self._poll_handle.cancel()
+            self._poll_handle = None
+        if self.document_history is not None:
+            self.document_history.close()
+            self.document_history = None
+
+    def relocate(self, notebook_path: str) -> None:
+        """Follow the notebook to ``notebook_path`` (renamed through Jupyter): append what is buffered,
+        release the sidecar, move it beside the new path and reopen it there. Synchronous, so no update
+        is appended in between; counters are kept, so pending acknowledgements still go out."""
+        from jupyter_crdt.history.sidecar import move_history
+
+        if self.document_history is not None:
+            self.document_history.close()
+            self.document_history = None
+        move_history(self.path, notebook_path)  # False when it already moved (a renamed directory)
+        self.path = notebook_path
+        self.document_history = self._history_class().open(notebook_path, author="server", sync=False)
+
+
+class NotebookHistoryStore(SidecarHistoryStore):
+    """A notebook's history (see :class:`SidecarHistoryStore`). Its open history is :attr:`nh` too, which
+    the notebook features of the server (branches, blame, diffs, merges) look for."""
+
+    @property
+    def nh(self) -> Any:
+        """The open :class:`~.sidecar.NotebookHistory` (None until loaded, after closing)."""
+        return self.document_history
+
+
+class TextHistoryStore(SidecarHistoryStore):
+    """A text file's history in the same format (``_text_history.TextHistory``): the sidecar
+    ``.NAME.EXT.crdt`` beside the file, holding JupyterLab's text document (root Text ``source``), with
+    changes grouped by author, journaled updates and the ``written`` branch, read by ``jupyter crdt
+    log``/``show`` like a notebook's. An old ``.NAME.crdtlog`` (:class:`LogStore`) is converted when the
+    history is first opened."""
+
+    @staticmethod
+    def _history_class() -> Any:
+        from jupyter_crdt.history.text import TextHistory
+
+        return TextHistory
