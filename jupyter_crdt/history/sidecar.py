@@ -66,7 +66,7 @@ from jupyter_crdt.notebook.ipynb import read_notebook
 from jupyter_crdt.notebook.load import notebook_to_doc
 from jupyter_crdt.notebook.normalize import NotebookFormatError
 from jupyter_crdt.notebook.values import same
-from jupyter_crdt.text.diff import diff_text
+from jupyter_crdt.text import diff_text
 
 __all__ = [
     "NotebookHistory",

@@ -20,7 +20,7 @@ from collections import defaultdict, deque
 from difflib import SequenceMatcher
 from typing import NamedTuple
 
-from jupyter_crdt.text.diff import diff_sequences
+from jupyter_crdt.text import diff_sequences
 
 SIMILAR = 0.5
 _WINDOW = 8

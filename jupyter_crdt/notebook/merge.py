@@ -12,8 +12,8 @@ Rules (each cell is matched to its base cell as ``apply_notebook`` matches it: b
   all kept (local's first); a cell moved by both sides goes where local put it.
 - A cell deleted on one side and edited (source, metadata, type, attachments) on the other is kept, with
   the edit, and reported. A deletion wins over a mere re-run (new outputs) on the other side.
-- Source: merged character by character (``_text_merge``); true conflicts are kept between git-style
-  markers and reported.
+- Source: merged character by character (``jupyter_crdt.text.merge_text``, strategy ``inline``); true
+  conflicts are kept between git-style markers and reported.
 - Outputs, execution count and the ``execution`` timing metadata form one unit taken from one side, never
   concatenated: from the side that changed them; when both did, from the side whose source is the merged
   source, else from the side that executed later (timing metadata), else from local (a note says which).
@@ -38,8 +38,7 @@ from jupyter_crdt.notebook.load import notebook_to_doc
 from jupyter_crdt.notebook.match import CellKey, match_cells
 from jupyter_crdt.notebook.normalize import prepare
 from jupyter_crdt.notebook.values import same
-from jupyter_crdt.text.diff import diff_sequences
-from jupyter_crdt.text.merge import merge_text
+from jupyter_crdt.text import diff_sequences, merge_text
 
 MERGE_ORIGIN = "jupyter_crdt.merge_notebooks"
 
