@@ -89,7 +89,9 @@ def apply_notebook(doc: Doc, nb: Mapping, *, origin: Any = APPLY_ORIGIN) -> None
         if run:
             cells_arr.insert(pos, run)
         for j in keep:
-            update_cell(old_maps[match[j]], new_cells[j])
+            i = match[j]
+            assert i is not None  # kept_in_place picks matched cells only
+            update_cell(old_maps[i], new_cells[j])
 
 
 def _key_of_map(m: Any) -> CellKey:
@@ -160,7 +162,9 @@ def update_outputs(m: Map, outputs: list) -> None:
         old = [_schema.output_to_py(o, copy=False, problems=[]) for o in cur]  # only compared
         if same(old, [_joined_output(o) for o in outputs]):
             return
-        with cur.doc.transact():
+        doc = cur.doc
+        assert doc is not None  # an Array read out of a document's Map
+        with doc.transact():
             if len(cur):
                 cur.delete(0, len(cur))
             if outputs:

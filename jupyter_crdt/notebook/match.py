@@ -44,10 +44,10 @@ def match_cells(old: list[CellKey], new: list[CellKey]) -> list[int | None]:
         if c.id is not None and c.id not in first_by_id:
             first_by_id[c.id] = i
     for j, c in enumerate(new):
-        i = first_by_id.get(c.id) if c.id is not None else None
-        if i is not None and not used[i]:
-            match[j] = i
-            used[i] = True
+        same_id = first_by_id.get(c.id) if c.id is not None else None
+        if same_id is not None and not used[same_id]:
+            match[j] = same_id
+            used[same_id] = True
 
     _match_identical(old, new, match, used)
 
@@ -100,7 +100,7 @@ def _match_similar(old, new, match, used, free) -> None:
         if lo >= hi:
             continue
         k = bisect.bisect_right(free, lo)
-        cands = []
+        cands: list[int] = []
         while k < len(free) and free[k] < hi and len(cands) < (j - start) + _WINDOW:
             if not used[free[k]]:
                 cands.append(free[k])

@@ -168,7 +168,9 @@ class _Merger:
 
     def _merge_cell(self, k: Any, b: Mapping | None, lc: Mapping | None, rc: Mapping | None) -> NotebookNode:
         if lc is None or rc is None:
-            return _schema.to_node(dict(lc if rc is None else rc))
+            only = lc if rc is None else rc
+            assert only is not None  # a cell neither side has is not in the merged order
+            return _schema.to_node(dict(only))
         if b is None:
             b = {}
         cell = NotebookNode()

@@ -47,7 +47,7 @@ def derive_id(index: int, cell: Mapping, taken: set, salt: str = "") -> str:
         counter += 1
 
 
-def upgrade(nb: Any, name: str | None = None) -> tuple[dict, bool]:
+def upgrade(nb: Any, name: str | None = None) -> tuple[Mapping, bool]:
     """``nb`` as nbformat 4 (converted through nbformat when older). Returns (notebook, converted).
 
     A converted notebook's cells carry no ids (the converter's random ones are dropped).
