@@ -24,9 +24,12 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from nbformat.notebooknode import NotebookNode
+from nbformat.warnings import DuplicateCellId
 
 from crdt import UNDEFINED, Array, DecodeError, Doc, Map, SharedType, Text, XmlFragment
 from crdt.limits import LIMITS, check_depth, too_deep_message
+from jupyter_crdt.notebook.normalize import derive_id
+from jupyter_crdt.notebook.values import same
 
 _MISSING = object()
 
@@ -334,11 +337,6 @@ def export(doc: Doc, *, keep_ids: bool = False, problems: list[str] | None = Non
 
 
 def _dedupe(cells: list) -> list:
-    from nbformat.warnings import DuplicateCellId
-
-    from jupyter_crdt.notebook.normalize import derive_id
-    from jupyter_crdt.notebook.values import same
-
     first: dict[Any, int] = {}
     out = []
     taken = None
