@@ -107,3 +107,15 @@ def test_similarity():
     assert similarity("abcd", "abxd", 0.8) == 0.0
     assert similarity("a", "abcdefgh", 0.5) == 0.0
     assert similarity("abcdef", "fedcba", 0.5) == 0.0
+
+
+@pytest.mark.parametrize("granularity", ["chars", "lines"])
+def test_apply_text_counts_code_points_past_astral_characters(granularity):
+    # Text indices are code points; a character outside the BMP before the edit must not shift it.
+    doc = crdt.Doc()
+    text = doc.get_text("s")
+    text.insert(0, "😀 a\n🎉 b\n")
+    for new in ("😀 x\n🎉 b\n", "😀 x\n🎉 b🎉\n", "😀\n"):
+        with doc.transact():
+            assert apply_text(text, new, granularity=granularity)
+        assert str(text) == new
