@@ -361,7 +361,11 @@ class SharedText:
 
     def set(self, value: str) -> None:
         """Make the text ``value`` (the smallest edit)."""
-        self._edit(lambda t: apply_text(t, value))
+
+        def rewrite(t: crdt.Text) -> None:
+            apply_text(t, value)
+
+        self._edit(rewrite)
 
     def __iadd__(self, value: str) -> SharedText:
         self._edit(lambda t: t.insert(len(t), value))
