@@ -35,7 +35,7 @@ from jupyter_crdt.history.sidecar import (
     write_history,
 )
 from jupyter_crdt.history.versions import RevisionError, resolve
-from jupyter_crdt.notebook.normalize import NotebookFormatError
+from jupyter_crdt.notebook import NotebookFormatError
 from jupyter_crdt.progress import Progress
 
 if TYPE_CHECKING:
@@ -325,7 +325,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from jupyter_crdt.history.log import summarize, visible_log
     from jupyter_crdt.history.union import notebook_at
-    from jupyter_crdt.notebook.diff import diff_notebooks, render
+    from jupyter_crdt.notebook import diff_notebooks, render_diff
 
     _notebooks_only(args.notebook, "diff")
     with _open_read(args.notebook) as nh:
@@ -348,7 +348,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         color = _tty() if args.color is None else args.color
-        sys.stdout.write(render(d, color=color, a_label=label1, b_label=label2))
+        sys.stdout.write(render_diff(d, color=color, a_label=label1, b_label=label2))
     return EXIT_OK
 
 
@@ -445,7 +445,7 @@ def cmd_blame(args: argparse.Namespace) -> int:
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from jupyter_crdt.history.merge_copy import NoMergeBase, merge_copy
-    from jupyter_crdt.notebook.ipynb import read_notebook
+    from jupyter_crdt.notebook import read_notebook
 
     _notebooks_only(args.notebook, "merge")
     target = Path(args.output) if args.output else None
@@ -489,7 +489,7 @@ def _merge_live(server: LiveServer, args: argparse.Namespace) -> int:
     """``merge`` into a notebook a running server has open: sent to its ``POST /api/crdt/merge``."""
     import base64
 
-    from jupyter_crdt.notebook.ipynb import read_notebook
+    from jupyter_crdt.notebook import read_notebook
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -33,6 +33,7 @@ from crdt import Awareness, Decoder
 from crdt.inspect import ContentType, Item, decode_state_vector, find_item, root_key, type_item
 from crdt.sync import Message, SyncSession
 from jupyter_crdt.client.kernel_session import ServerError, ServerInfo, api_quote
+from jupyter_crdt.text import apply_text
 
 SHARED_ROOT = "crdt:shared"
 #: Seconds a connection may take to sync, and any one call on the loop thread.
@@ -273,7 +274,7 @@ class RoomClient:
                 current = shared.get(name)
                 if text and isinstance(current, crdt.Text):
                     if str(current) != value:
-                        _replace_text(current, value)
+                        apply_text(current, value)
                 else:
                     shared[name] = crdt.Text(value) if text else value
 
@@ -307,26 +308,6 @@ class RoomClient:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.05)
-
-
-def _replace_text(text: crdt.Text, value: str) -> None:
-    """Make ``text`` hold ``value`` with the smallest edit (common prefix and suffix kept)."""
-    old = str(text)
-    start = 0
-    limit = min(len(old), len(value))
-    while start < limit and old[start] == value[start]:
-        start += 1
-    end = 0
-    while end < limit - start and old[-1 - end] == value[-1 - end]:
-        end += 1
-    removed = len(old) - start - end
-    # Text positions count UTF-16 units, as Yjs does.
-    pos = len(old[:start].encode("utf-16-le")) // 2
-    if removed:
-        text.delete(pos, len(old[start:len(old) - end].encode("utf-16-le")) // 2)
-    inserted = value[start:len(value) - end]
-    if inserted:
-        text.insert(pos, inserted)
 
 
 class SharedText:
@@ -380,7 +361,11 @@ class SharedText:
 
     def set(self, value: str) -> None:
         """Make the text ``value`` (the smallest edit)."""
-        self._edit(lambda t: _replace_text(t, value))
+
+        def rewrite(t: crdt.Text) -> None:
+            apply_text(t, value)
+
+        self._edit(rewrite)
 
     def __iadd__(self, value: str) -> SharedText:
         self._edit(lambda t: t.insert(len(t), value))

@@ -239,7 +239,7 @@ def _history_from(data: bytes) -> History:
 
 
 def _notebook_from(data: bytes, name: str):
-    from jupyter_crdt.notebook.ipynb import reads_notebook
+    from jupyter_crdt.notebook import reads_notebook
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -308,7 +308,7 @@ def _merge_notebook(base: Path, ours: Path, theirs: Path, rel: PurePosixPath) ->
             _trace(f"{rel}: merged through the histories of both sides")
             _report(vm, str(rel))
             return 0 if vm.clean else 1
-    from jupyter_crdt.notebook.merge import merge_notebooks
+    from jupyter_crdt.notebook import merge_notebooks
 
     empty = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
     o = base.read_bytes() if base.exists() and base.stat().st_size else empty
@@ -345,7 +345,7 @@ def _merge_history(ours: Path, theirs: Path, rel: PurePosixPath) -> int:
 
 def diff_driver(args: list[str]) -> int:
     """git's external diff (``diff.<driver>.command``): ``path old-file old-hex old-mode new-file ...``."""
-    from jupyter_crdt.notebook.diff import diff_notebooks, render
+    from jupyter_crdt.notebook import diff_notebooks, render_diff
 
     if len(args) < 7:
         print("jupyter-crdt git-diff-driver: expected git's 7 arguments", file=sys.stderr)
@@ -366,7 +366,7 @@ def diff_driver(args: list[str]) -> int:
         subprocess.run(["git", "diff", "--no-index", "--no-ext-diff", old, new])
         return 0
     color = sys.stdout.isatty() or os.environ.get("GIT_PAGER_IN_USE") == "true"
-    sys.stdout.write(render(diff_notebooks(a, b), color=color, a_label=f"a/{path}", b_label=f"b/{path}"))
+    sys.stdout.write(render_diff(diff_notebooks(a, b), color=color, a_label=f"a/{path}", b_label=f"b/{path}"))
     return 0
 
 

@@ -63,7 +63,7 @@ def merge_copy(nh: NotebookHistory, theirs: Mapping | None, their_history: Histo
             out.conflicts, out.notes = list(vm.conflicts), list(vm.notes)
             return out
     from jupyter_crdt.history.union import notebook_at
-    from jupyter_crdt.notebook.merge import merge_notebooks
+    from jupyter_crdt.notebook import merge_notebooks
 
     out.three_way = True
     with warnings.catch_warnings():

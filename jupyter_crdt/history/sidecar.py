@@ -60,13 +60,9 @@ from jupyter_crdt.history.union import (
     merge_versions,
     record_on,
 )
+from jupyter_crdt.notebook import NotebookFormatError, apply_notebook, notebook_to_doc, read_notebook, same
 from jupyter_crdt.notebook import schema as _schema
-from jupyter_crdt.notebook.apply import apply_notebook
-from jupyter_crdt.notebook.ipynb import read_notebook
-from jupyter_crdt.notebook.load import notebook_to_doc
-from jupyter_crdt.notebook.normalize import NotebookFormatError
-from jupyter_crdt.notebook.values import same
-from jupyter_crdt.text.diff import diff_text
+from jupyter_crdt.text import diff_text
 
 __all__ = [
     "NotebookHistory",

@@ -41,7 +41,7 @@ from jupyter_crdt.history.sidecar import (
     write_history,
 )
 from jupyter_crdt.history.union import capture, derived_client_id, record_on
-from jupyter_crdt.text.lines import apply_text
+from jupyter_crdt.text import apply_text, diff_sequences
 
 __all__ = ["TextHistory", "TextChange", "convert_log", "is_text_file", "start_text_history", "text_log"]
 
@@ -175,7 +175,8 @@ class TextHistory(NotebookHistory):
         fork = history.doc_at(base, client_id=client)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            update = capture(fork, DISK_ORIGIN, apply_text, fork.get_text(SOURCE), disk)
+            update = capture(fork, DISK_ORIGIN,
+                             lambda: apply_text(fork.get_text(SOURCE), disk, granularity="lines"))
         if update is None:
             return []
         change = record_on(history, base, update, DISK_AUTHOR, kind="disk", time=st.st_mtime)
@@ -284,10 +285,7 @@ def _measure(c: Change, before: str, after: str) -> TextChange:
     old, new = before[p : len(before) - q], after[p : len(after) - q]
     regions = [(0, len(old), 0, len(new))]
     if 0 < len(old) + len(new) <= _DIFF_LIMIT and old and new:  # several edits in one change
-        import difflib
-
-        ops = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
-        regions = [(i1, i2, j1, j2) for op, i1, i2, j1, j2 in ops if op != "equal"]
+        regions = diff_sequences(old, new)  # a shortest diff: the fewest characters
     inserted = sum(j2 - j1 for _, _, j1, j2 in regions)
     deleted = sum(i2 - i1 for i1, i2, _, _ in regions)
     first = after.count("\n", 0, p + regions[0][2]) + 1

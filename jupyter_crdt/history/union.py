@@ -23,10 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crdt import Array, Change, Doc, History, Map
+from jupyter_crdt.notebook import apply_notebook, merge_notebooks, same
 from jupyter_crdt.notebook import schema as _schema
-from jupyter_crdt.notebook.apply import apply_notebook
-from jupyter_crdt.notebook.merge import merge_notebooks
-from jupyter_crdt.notebook.values import same
 
 MERGE_AUTHOR = "merge"
 MERGE_KIND = "merge"

@@ -37,7 +37,7 @@ from crdt import HistoryFileError, HistoryLockedError
 from jupyter_crdt.client.kernel_session import KernelSession, ServerError, find_session
 from jupyter_crdt.client.room import RoomClient, RoomClientError, SharedText
 from jupyter_crdt.magics import render
-from jupyter_crdt.notebook.normalize import NotebookFormatError
+from jupyter_crdt.notebook import NotebookFormatError
 
 MAIN = "main"
 #: The summary the history gives a change that only touched bookkeeping (not part of the file).
@@ -436,7 +436,7 @@ class CrdtMagics(Magics):
             display(render.diff_report(f"crdt diff {frm}..{to}: {s.api_path}", cells))
             return
         from jupyter_crdt.history.union import notebook_at
-        from jupyter_crdt.notebook.diff import diff_notebooks
+        from jupyter_crdt.notebook import diff_notebooks
 
         with self._offline_history(args, s) as nh:
             v2 = self._offline_version("diff", nh, rev2)
@@ -509,7 +509,7 @@ class CrdtMagics(Magics):
         from jupyter_crdt.cli import CliError, _locked_message
         from jupyter_crdt.history.sidecar import NoCommonHistory
         from jupyter_crdt.history.versions import RevisionError
-        from jupyter_crdt.notebook.normalize import NotebookFormatError
+        from jupyter_crdt.notebook import NotebookFormatError
 
         out, err = io.StringIO(), io.StringIO()
         try:

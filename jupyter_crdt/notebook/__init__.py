@@ -7,8 +7,11 @@ Plain nbformat dicts in and out, like nbformat's own API::
     nb = doc_to_notebook(doc)                                 # nbformat.writes(nb) == the file
     apply_notebook(doc, nbformat.read("changed.ipynb", 4))    # the smallest change
     merged, report = merge_notebooks(base, local, remote)     # three-way merge of plain files
+    print(render_diff(diff_notebooks(a, b)))                  # what changed, for people
 
-The document layout is described in ``jupyter_crdt/notebook/schema.py``; ``docs/merge.md`` explains the merge.
+The document layout is :mod:`jupyter_crdt.notebook.schema` (a public module: the root names, the
+conversions between cells and shared types); ``docs/merge.md`` explains the merge. Imports only the engine
+(``crdt``), nbformat, :mod:`jupyter_crdt.text` and the standard library.
 """
 
 from __future__ import annotations
@@ -16,23 +19,28 @@ from __future__ import annotations
 from nbformat.notebooknode import NotebookNode
 
 from crdt import Doc
-from jupyter_crdt.notebook import schema as _schema
-from jupyter_crdt.notebook.apply import apply_notebook
+from jupyter_crdt.notebook import schema
+from jupyter_crdt.notebook.apply import APPLY_ORIGIN, apply_notebook
+from jupyter_crdt.notebook.diff import CellDiff, NotebookDiff, diff_notebooks, render_diff
 from jupyter_crdt.notebook.ipynb import read_notebook, reads_notebook
 from jupyter_crdt.notebook.load import notebook_to_doc
-from jupyter_crdt.notebook.merge import MergeConflict, MergeReport, merge_notebooks
+from jupyter_crdt.notebook.merge import MERGE_ORIGIN, merge_notebooks
+from jupyter_crdt.notebook.merge_report import MergeConflict, MergeReport
 from jupyter_crdt.notebook.normalize import NotebookFormatError
+from jupyter_crdt.notebook.schema import UnexportableWarning
+from jupyter_crdt.notebook.values import same
 
 
-def doc_to_notebook(doc: Doc, *, problems: list[str] | None = None) -> NotebookNode:
+def doc_to_notebook(doc: Doc, *, keep_ids: bool = False, problems: list[str] | None = None) -> NotebookNode:
     """The document as an nbformat 4 notebook: a fresh ``NotebookNode``, safe to change.
 
     Written with nbformat's writer it is byte-identical to the file the document was loaded from (for every
-    file nbformat itself writes back unchanged). Cell ids are left out for nbformat 4.0-4.4. Parts a file
-    cannot hold (an entry of ``cells`` that is not a cell, a value nested deeper than the limit) are left
-    out and described in ``problems`` (else warned about); see ``docs/security.md``, *Bounds*.
+    file nbformat itself writes back unchanged). Cell ids are left out for nbformat 4.0-4.4 unless
+    ``keep_ids`` (the form merges and diffs work on). Parts a file cannot hold (an entry of ``cells`` that
+    is not a cell, a value nested deeper than the limit) are left out and described in ``problems`` (else
+    warned about with :class:`UnexportableWarning`); see ``docs/security.md``, *Bounds*.
     """
-    return _schema.export(doc, problems=problems)
+    return schema.export(doc, keep_ids=keep_ids, problems=problems)
 
 
 __all__ = [
@@ -40,9 +48,18 @@ __all__ = [
     "doc_to_notebook",
     "apply_notebook",
     "merge_notebooks",
+    "diff_notebooks",
+    "render_diff",
     "read_notebook",
     "reads_notebook",
+    "same",
+    "schema",
     "NotebookFormatError",
+    "UnexportableWarning",
     "MergeReport",
     "MergeConflict",
+    "NotebookDiff",
+    "CellDiff",
+    "APPLY_ORIGIN",
+    "MERGE_ORIGIN",
 ]

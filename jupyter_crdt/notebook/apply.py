@@ -1,11 +1,12 @@
 """``apply_notebook``: turn a document into a given notebook with the smallest change.
 
-Cells are matched old to new (see ``_match``); the matched cells that kept their order stay where they are
-and are edited in place: sources by a character diff, metadata key by key, outputs replaced only when they
-changed, other fields set when they changed. Old cells without a match are deleted, new ones inserted.
-A moved cell, or one whose type changed, is deleted and inserted again (Yjs arrays have no move; this is
-what JupyterLab itself does), so concurrent edits to it are lost, as they are in JupyterLab.
-Everything else a concurrent peer does to cells or characters this change leaves alone survives the merge.
+Cells are matched old to new (see ``match``); the matched cells that kept their order stay where they are
+and are edited in place: sources by a character diff (``jupyter_crdt.text.apply_text``), metadata key by
+key, outputs replaced only when they changed, other fields set when they changed. Old cells without a
+match are deleted, new ones inserted. A moved cell, or one whose type changed, is deleted and inserted
+again (Yjs arrays have no move; this is what JupyterLab itself does), so concurrent edits to it are lost,
+as they are in JupyterLab. Everything else a concurrent peer does to cells or characters this change
+leaves alone survives the merge.
 All of it is one transaction, made with the document's own client id.
 """
 
@@ -19,7 +20,7 @@ from jupyter_crdt.notebook import schema as _schema
 from jupyter_crdt.notebook.match import CellKey, kept_in_place, match_cells
 from jupyter_crdt.notebook.normalize import derive_id, prepare
 from jupyter_crdt.notebook.values import same
-from jupyter_crdt.text.diff import diff_text
+from jupyter_crdt.text import apply_text
 
 APPLY_ORIGIN = "jupyter_crdt.apply_notebook"
 _MISSING = object()
@@ -88,7 +89,9 @@ def apply_notebook(doc: Doc, nb: Mapping, *, origin: Any = APPLY_ORIGIN) -> None
         if run:
             cells_arr.insert(pos, run)
         for j in keep:
-            update_cell(old_maps[match[j]], new_cells[j])
+            i = match[j]
+            assert i is not None  # kept_in_place picks matched cells only
+            update_cell(old_maps[i], new_cells[j])
 
 
 def _key_of_map(m: Any) -> CellKey:
@@ -134,21 +137,9 @@ def update_cell(m: Map, cell: Mapping) -> None:
 def update_text_field(m: Map, key: str, new: str) -> None:
     cur = m.get(key, _MISSING)
     if isinstance(cur, Text):
-        update_text(cur, new)
+        apply_text(cur, new)
     else:
         m[key] = Text(new)
-
-
-def update_text(text: Text, new: str) -> None:
-    """Edit ``text`` into ``new`` by a character diff (last hunk first, so indices hold)."""
-    old = str(text)
-    if old == new:
-        return
-    for i1, i2, j1, j2 in reversed(diff_text(old, new)):
-        if j2 > j1:
-            text.insert(i1, new[j1:j2])
-        if i2 > i1:
-            text.delete(i1 + (j2 - j1), i2 - i1)
 
 
 def update_map_field(parent: Map, key: str, value: Mapping) -> None:
@@ -171,7 +162,9 @@ def update_outputs(m: Map, outputs: list) -> None:
         old = [_schema.output_to_py(o, copy=False, problems=[]) for o in cur]  # only compared
         if same(old, [_joined_output(o) for o in outputs]):
             return
-        with cur.doc.transact():
+        doc = cur.doc
+        assert doc is not None  # an Array read out of a document's Map
+        with doc.transact():
             if len(cur):
                 cur.delete(0, len(cur))
             if outputs:

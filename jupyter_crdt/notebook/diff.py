@@ -1,6 +1,6 @@
 """Differences between two versions of a notebook, for people (a terminal) and for tools (JSON).
 
-Cells are matched as ``apply_notebook`` matches them (by id, then by content, see ``_match``): unmatched
+Cells are matched as ``apply_notebook`` matches them (by id, then by content, see ``match``): unmatched
 cells of the first version were deleted, unmatched cells of the second added, matched cells that left the
 longest run of cells keeping their order moved. Matched cells are compared field by field; sources get a
 line-level unified diff.
@@ -143,7 +143,7 @@ _COLORS = {"+": "\x1b[32m", "-": "\x1b[31m", "@": "\x1b[36m", "#": "\x1b[1m"}
 _RESET = "\x1b[0m"
 
 
-def render(diff: NotebookDiff, *, color: bool = False, a_label: str = "a", b_label: str = "b") -> str:
+def render_diff(diff: NotebookDiff, *, color: bool = False, a_label: str = "a", b_label: str = "b") -> str:
     """The diff as text for a terminal (ANSI colours with ``color``)."""
 
     def paint(line: str, kind: str) -> str:

@@ -48,9 +48,8 @@ def reads_notebook(data: str | bytes, *, name: str = "<string>", validate: bool 
         ) from None
     except RecursionError:
         raise NotebookFormatError("not valid JSON: nested too deeply", name) from None
-    nb = _to_node(raw, name)
-    nb, _ = prepare(nb, derive_missing=None, name=name)
-    nb = nbformat.from_dict(nb) if not isinstance(nb, NotebookNode) else nb
+    prepared, _ = prepare(_to_node(raw, name), derive_missing=None, name=name)
+    nb = prepared if isinstance(prepared, NotebookNode) else nbformat.from_dict(prepared)
     if validate:
         check_valid(nb, name)
     return nb

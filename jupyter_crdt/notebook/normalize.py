@@ -15,8 +15,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-# nbformat is imported only where it is used: importing it loads jsonschema and its format checkers
-# (seconds on a busy machine), and ``%load_ext jupyter_crdt`` in a kernel reaches this module.
+import nbformat
+from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
 
 
 class NotebookFormatError(ValueError):
@@ -47,7 +47,7 @@ def derive_id(index: int, cell: Mapping, taken: set, salt: str = "") -> str:
         counter += 1
 
 
-def upgrade(nb: Any, name: str | None = None) -> tuple[dict, bool]:
+def upgrade(nb: Any, name: str | None = None) -> tuple[Mapping, bool]:
     """``nb`` as nbformat 4 (converted through nbformat when older). Returns (notebook, converted).
 
     A converted notebook's cells carry no ids (the converter's random ones are dropped).
@@ -64,8 +64,6 @@ def upgrade(nb: Any, name: str | None = None) -> tuple[dict, bool]:
     if major == 4:
         _check_structure(nb, name)
         return nb, False
-    import nbformat
-
     try:
         converted = nbformat.convert(nbformat.from_dict(copy.deepcopy(dict(nb))), 4)
     except Exception as e:  # nbformat's converters raise many kinds of errors on malformed input
@@ -99,8 +97,6 @@ def repair_ids(
                 continue
             new_id = derive_id(i, cell, taken)
             if loud:
-                from nbformat.warnings import MissingIDFieldWarning
-
                 warnings.warn(
                     f"Cell {i}{where} is missing an id field; gave it the id {new_id!r} "
                     "(derived from its content and position).",
@@ -110,8 +106,6 @@ def repair_ids(
         elif cid in seen:
             new_id = derive_id(i, cell, taken, salt=str(cid))
             if loud:
-                from nbformat.warnings import DuplicateCellId
-
                 warnings.warn(
                     f"Non-unique cell id {cid!r} detected{where}. Corrected to {new_id!r}.",
                     DuplicateCellId,

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from nbformat.notebooknode import NotebookNode
+from nbformat.warnings import DuplicateCellId
 
-from crdt import UNDEFINED, Array, DecodeError, Doc, Map, SharedType, Text
-from crdt.inspect import nests
+from crdt import UNDEFINED, Array, DecodeError, Doc, Map, SharedType, Text, XmlFragment
 from crdt.limits import LIMITS, check_depth, too_deep_message
+from jupyter_crdt.notebook.normalize import derive_id
+from jupyter_crdt.notebook.values import same
 
 _MISSING = object()
 
@@ -92,7 +94,7 @@ def load(doc: Doc, nb: Mapping) -> None:
 
 
 def is_empty(doc: Doc) -> bool:
-    return not doc.state_vector() and not doc.pending
+    return not doc.store.clients and not doc.pending
 
 
 # -- document -> notebook -----------------------------------------------------------------------------
@@ -130,14 +132,14 @@ def to_node(v: Any, left: int = -1) -> Any:
         # Scalars are copied inline: most of a big output is numbers and strings, and a call each costs.
         return [x if type(x) in _SCALARS else to_node(x, left) for x in v]
     if isinstance(v, SharedType):
-        # Maps and arrays level by level (the depth check stops a hostile nesting), the rest as to_py has it.
-        kind = nests(v)
-        if kind is None:
+        # Maps and arrays level by level (the depth check stops a hostile nesting), the rest (texts, XML)
+        # as to_py has it.
+        if not isinstance(v, Map) and (not isinstance(v, Array) or isinstance(v, XmlFragment)):
             return v.to_py()
         if left == 0:
             raise DecodeError(too_deep_message())
         left -= 1
-        if kind == "map":
+        if isinstance(v, Map):
             node = _new_node(NotebookNode)
             _fill(node, {k: to_node(x, left) for k, x in v.items()})
             return node
@@ -282,11 +284,12 @@ def cell_to_py(
 
 
 def meta_to_py(doc: Doc, copy: bool = True, *, problems: Any = None) -> dict:
-    """The notebook without its cells: nbformat, nbformat_minor, metadata and any extra top-level key."""
+    """The notebook without its cells: nbformat, nbformat_minor, metadata and any extra top-level key
+    (a ``NotebookNode`` when ``copy``)."""
     problems = problems if isinstance(problems, _Problems) else _Problems(problems)
     conv = to_node if copy else plain
     meta = doc.get_map(META)
-    out = NotebookNode() if copy else {}
+    out: dict = NotebookNode() if copy else {}
     for key, value in meta.items():
         if value is UNDEFINED:
             continue
@@ -320,7 +323,7 @@ def export(doc: Doc, *, keep_ids: bool = False, problems: list[str] | None = Non
     each is logged and described in ``problems`` (when given) by where it is (``cells[2].metadata.tags``).
     """
     report = _Problems(problems)
-    nb = meta_to_py(doc, problems=report)
+    nb = cast(NotebookNode, meta_to_py(doc, problems=report))  # copy=True: a NotebookNode
     drop_id = not keep_ids and not ids_in_file(nb)
     cells = []
     for i, c in enumerate(doc.get_array(CELLS)):
@@ -334,11 +337,6 @@ def export(doc: Doc, *, keep_ids: bool = False, problems: list[str] | None = Non
 
 
 def _dedupe(cells: list) -> list:
-    from nbformat.warnings import DuplicateCellId
-
-    from jupyter_crdt.notebook.normalize import derive_id
-    from jupyter_crdt.notebook.values import same
-
     first: dict[Any, int] = {}
     out = []
     taken = None

@@ -41,7 +41,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketP
 import crdt
 from jupyter_crdt.history.blame import CellNotFound, blame_cell
 from jupyter_crdt.history.log import summarize
-from jupyter_crdt.notebook.diff import diff_notebooks
+from jupyter_crdt.notebook import diff_notebooks
 from jupyter_crdt.server import branches as branches_api
 from jupyter_crdt.server.branches import MAIN, BadBranchName, BranchExists, NoBranches, UnknownBranch
 from jupyter_crdt.server.loaders import FileGone

@@ -28,8 +28,7 @@ from tornado import web
 
 from crdt import DecodeError, HistoryFile, HistoryFileError, merge_updates
 from jupyter_crdt.history.merge_copy import NoMergeBase, merge_copy
-from jupyter_crdt.notebook.ipynb import reads_notebook
-from jupyter_crdt.notebook.normalize import NotebookFormatError
+from jupyter_crdt.notebook import NotebookFormatError, reads_notebook
 from jupyter_crdt.server.loaders import FileGone
 from jupyter_crdt.server.stores import StoreLocked
 

@@ -24,7 +24,7 @@ import json
 from typing import Any
 
 import crdt
-from jupyter_crdt.text.lines import apply_text, merge_text
+from jupyter_crdt.text import apply_text, merge_text
 
 
 class DocumentModel:
@@ -81,10 +81,10 @@ class TextFileModel(DocumentModel):
 
     def apply(self, doc: crdt.Doc, content: str) -> bool:
         with doc.transact():
-            return apply_text(doc.get_text("source"), content)
+            return apply_text(doc.get_text("source"), content, granularity="lines")
 
     def merge(self, base: str, local: str, remote: str) -> str:
-        return merge_text(base, local, remote)
+        return merge_text(base, local, remote, strategy="union").text
 
     def digest(self, content: str) -> str:
         return hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
@@ -115,7 +115,7 @@ class NotebookModel(DocumentModel):
     def merge(self, base: dict, local: dict, remote: dict) -> dict:
         """:func:`jupyter_crdt.notebook.merge_notebooks` for the notebook's structure (cells, outputs,
         metadata), with every source that both sides hold merged as the server merges text
-        (:func:`jupyter_crdt.text.lines.merge_text`): the same line added on both sides (a stale
+        (:func:`jupyter_crdt.text.merge_text`, strategy ``union``): the same line added on both sides (a stale
         client's copy of an edit the room already has) counts once, and a true conflict keeps both
         versions without conflict markers, which a room must never write into a notebook people are
         editing live."""
@@ -127,7 +127,7 @@ class NotebookModel(DocumentModel):
             b, lo, r = (s.get(cid) for s in sources)
             if cid is None or lo is None or r is None:
                 continue
-            cell["source"] = merge_text(b if b is not None else "", lo, r)
+            cell["source"] = merge_text(b if b is not None else "", lo, r, strategy="union").text
         return merged
 
     def to_contents(self, content: dict) -> dict:

@@ -1,18 +1,34 @@
-"""Character-level diff of two strings: the hunks that turn one into the other.
+"""The one diff engine: the hunks that turn one string (or list) into another.
 
-A hunk ``(i1, i2, j1, j2)`` replaces ``a[i1:i2]`` by ``b[j1:j2]``; hunks are sorted, disjoint and never
-adjacent. The diff is Myers' O(ND) algorithm on characters after trimming the common prefix and suffix.
-When the texts differ too much for that to stay cheap, the lines are diffed first and each changed block
-of lines is then diffed by characters (and replaced whole if it is still too big). A light semantic
-cleanup folds short equal runs squeezed between two larger edits into one edit (never across a line
-break), so ``alpha -> gamma`` is one replacement rather than a scatter of single letters.
+A hunk ``(i1, i2, j1, j2)`` replaces ``a[i1:i2]`` by ``b[j1:j2]``; hunks are sorted and disjoint. Everything
+is Myers' O(ND) algorithm (:func:`diff_sequences` on lists, :func:`diff_text` on strings), bounded in edits
+and work so a hostile pair of texts costs a bounded time (past the bound a block is replaced whole).
+
+:func:`diff_text` has two granularities:
+
+- ``"chars"`` (the default): characters, after trimming the common prefix and suffix. When the texts differ
+  too much for that to stay cheap, the lines are diffed first and each changed block of lines is then
+  diffed by characters. A light semantic cleanup folds short equal runs squeezed between two larger edits
+  into one edit (never across a line break), so ``alpha -> gamma`` is one replacement rather than a
+  scatter of single letters. Hunks are never adjacent.
+- ``"lines"``: lines are matched first, so an inserted line is a hunk at a line start (both sides of a
+  merge then agree on where it goes); lines changed one for one are then diffed by characters (a line more
+  than half changed is replaced whole), so edits of different words of a line stay apart. Hunks may touch.
+
+:func:`similarity` is the share of two sequences a diff keeps (what cell matching compares).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from typing import Literal
 
 Hunk = tuple[int, int, int, int]
+"""``(i1, i2, j1, j2)``: ``a[i1:i2]`` becomes ``b[j1:j2]``."""
+
+Granularity = Literal["chars", "lines"]
+"""How :func:`diff_text` cuts a text into hunks (see the module docstring)."""
 
 # Character-level Myers gives up beyond this many edits and falls back to lines first.
 _MAX_CHAR_EDITS = 400
@@ -26,12 +42,45 @@ _MAX_WORK = 1_000_000
 _MAX_REFINE_WORK = 30_000
 
 
-def diff_text(a: str, b: str) -> list[Hunk]:
+def diff_text(a: str, b: str, *, granularity: Granularity = "chars") -> list[Hunk]:
     """The hunks turning ``a`` into ``b`` (indices count code points, like ``str``)."""
     if a == b:
         return []
+    if granularity == "lines":
+        return _diff_line_anchored(a, b)
+    if granularity != "chars":
+        raise ValueError(f"unknown granularity {granularity!r}: 'chars' or 'lines'")
     hunks = _diff_chars(a, b, 0, len(a), 0, len(b))
     return _cleanup(a, b, hunks)
+
+
+def _diff_line_anchored(a: str, b: str) -> list[Hunk]:
+    a_lines = a.splitlines(keepends=True)
+    b_lines = b.splitlines(keepends=True)
+    a_off = _offsets(a_lines)
+    b_off = _offsets(b_lines)
+    hunks: list[Hunk] = []
+    for i1, i2, j1, j2 in diff_sequences(a_lines, b_lines):
+        if i2 - i1 != j2 - j1:
+            hunks.append((a_off[i1], a_off[i2], b_off[j1], b_off[j2]))
+            continue
+        for k in range(i2 - i1):
+            x, y = a_lines[i1 + k], b_lines[j1 + k]
+            at, bt = a_off[i1 + k], b_off[j1 + k]
+            line_hunks = diff_text(x, y)
+            changed = sum(h[1] - h[0] + h[3] - h[2] for h in line_hunks)
+            if 2 * changed > len(x) + len(y):  # a different line, not an edited one
+                hunks.append((at, at + len(x), bt, bt + len(y)))
+            else:
+                hunks.extend((at + h[0], at + h[1], bt + h[2], bt + h[3]) for h in line_hunks)
+    return hunks
+
+
+def _offsets(lines: list[str]) -> list[int]:
+    out = [0]
+    for line in lines:
+        out.append(out[-1] + len(line))
+    return out
 
 
 def _diff_chars(a: str, b: str, i1: int, i2: int, j1: int, j2: int, lines: bool = True) -> list[Hunk]:
@@ -238,3 +287,36 @@ def diff_sequences(a: Sequence, b: Sequence) -> list[Hunk]:
     if snakes is None:
         return [(p, i2, p, j2)]
     return _hunks_from_snakes(snakes, p, i2, p, j2)
+
+
+def similarity(a: Sequence, b: Sequence, floor: float = 0.0) -> float:
+    """How much of ``a`` and ``b`` a shortest diff keeps: ``2 * kept / (len(a) + len(b))``, 1.0 for equal
+    sequences (two empty ones included), 0.0 for nothing in common.
+
+    Below ``floor`` the answer is 0.0 (cheap bounds answer first: the lengths, then the shared elements),
+    and so is a pair too big to diff within the work bound.
+    """
+    n, m = len(a), len(b)
+    total = n + m
+    if total == 0:
+        return 1.0
+    if 2 * min(n, m) < floor * total:
+        return 0.0
+    if floor > 0 and 2 * sum((Counter(a) & Counter(b)).values()) < floor * total:
+        return 0.0
+    p = 0
+    while p < n and p < m and a[p] == b[p]:
+        p += 1
+    s = 0
+    while s < n - p and s < m - p and a[n - 1 - s] == b[m - 1 - s]:
+        s += 1
+    kept = p + s
+    if p + s < min(n, m):
+        # A diff of d edits keeps (total - d) / 2 elements: past this many it is below the floor.
+        max_d = int((1.0 - floor) * total)
+        snakes = _myers(a, b, p, n - s, p, m - s, max_d)
+        if snakes is None:
+            return 0.0
+        kept += sum(length for _, _, length in snakes)
+    ratio = 2.0 * kept / total
+    return ratio if ratio >= floor else 0.0

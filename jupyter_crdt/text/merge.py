@@ -1,36 +1,79 @@
-"""Three-way merge of one text, character by character, with git-style markers for true conflicts.
+"""Three-way merge of one text: :func:`merge_text`, with a named strategy for true conflicts.
 
-Each side's edits are the hunks of a character diff from the base. Hunks from the two sides that touch
-different characters both apply (``compute(alpha, beta)`` edited to ``ALPHA`` on one side and ``BETA`` on
-the other merges to ``compute(ALPHA, BETA)``). Hunks interact when they change overlapping characters,
-when one side inserts inside what the other replaced, or when both insert (or one inserts and the other
-replaces) at the same place, where no order of the two would be right. A group of interacting hunks is
-still no conflict when both sides made the same change, or when both only deleted (the union is deleted).
-Otherwise it is a true conflict: the lines it touches are kept in both versions between markers::
+Each side's edits are the hunks of a diff from the base (:mod:`jupyter_crdt.text.diff`). Edits of
+different places both apply (``compute(alpha, beta)`` edited to ``ALPHA`` on one side and ``BETA`` on the
+other merges to ``compute(ALPHA, BETA)``), and an edit both sides made counts once. Edits interact when
+they change overlapping characters, or when both sides insert (or one inserts and the other replaces) at
+one place, where no order of the two would be right. What happens to such a true conflict is the
+strategy's job; the names are nbdime's:
 
-    <<<<<<< local
-    x = 2
-    =======
-    x = 3
-    >>>>>>> remote
+``"inline"`` (notebook merges, for people)
+    Character hunks. A group of interacting hunks is still no conflict when both sides made the same
+    change, or when both only deleted (the union is deleted). A true conflict keeps the lines it touches
+    in both versions between git-style markers::
+
+        <<<<<<< local
+        x = 2
+        =======
+        x = 3
+        >>>>>>> remote
+
+``"union"`` (the server's merges of live documents, where markers must never appear)
+    Line-anchored hunks (an inserted line is an edit at a line start, so both sides agree where it goes).
+    Two different insertions at one place are both kept (local first); overlapping different edits keep
+    both versions, widened to whole lines of the base, with the lines both have only once, so no side's
+    text is lost and a line both sides added (a stale client's copy of an edit) appears once.
+
+Both return the merged text and the conflicts it met (:class:`TextMerge`): for ``"inline"`` the marked
+regions, for ``"union"`` the regions kept both ways.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
-from jupyter_crdt.text.diff import diff_text
+from jupyter_crdt.text.diff import diff_sequences, diff_text
 
 LOCAL_MARKER = "<<<<<<< local"
 MIDDLE_MARKER = "======="
 REMOTE_MARKER = ">>>>>>> remote"
 
+MergeStrategy = Literal["inline", "union"]
+"""What :func:`merge_text` does with a true conflict (see the module docstring)."""
+
 
 @dataclass
 class TextConflict:
+    """A region both sides changed differently: the base's text there and each side's version of it."""
+
     base: str
     local: str
     remote: str
+
+
+class TextMerge(NamedTuple):
+    """The result of :func:`merge_text` (a tuple: ``text, conflicts = merge_text(...)``)."""
+
+    text: str
+    conflicts: list[TextConflict]
+
+
+def merge_text(base: str, local: str, remote: str, *, strategy: MergeStrategy = "inline") -> TextMerge:
+    """Merge two versions of ``base``: the merged text and its true conflicts, resolved by ``strategy``."""
+    if strategy not in ("inline", "union"):
+        raise ValueError(f"unknown merge strategy {strategy!r}: 'inline' or 'union'")
+    if local == remote or remote == base:
+        return TextMerge(local, [])
+    if local == base:
+        return TextMerge(remote, [])
+    if strategy == "union":
+        return _merge_union(base, local, remote)
+    return _merge_inline(base, local, remote)
+
+
+# -- "inline": character hunks, markers around true conflicts ---------------------------------------------
 
 
 @dataclass
@@ -41,12 +84,7 @@ class _Hunk:
     side: int  # 0 local, 1 remote
 
 
-def merge_text(base: str, local: str, remote: str) -> tuple[str, list[TextConflict]]:
-    """The merged text and its true conflicts (each one marked in the text)."""
-    if local == remote or remote == base:
-        return local, []
-    if local == base:
-        return remote, []
+def _merge_inline(base: str, local: str, remote: str) -> TextMerge:
     hunks = [_Hunk(i1, i2, local[j1:j2], 0) for i1, i2, j1, j2 in diff_text(base, local)]
     hunks += [_Hunk(i1, i2, remote[j1:j2], 1) for i1, i2, j1, j2 in diff_text(base, remote)]
     hunks.sort(key=lambda h: (h.start, h.end, h.side))
@@ -109,7 +147,7 @@ def merge_text(base: str, local: str, remote: str) -> tuple[str, list[TextConfli
         conflicts.append(TextConflict(base[s:e], lv, rv))
         out.append(_markers(lv, rv, trailing_newline=e < len(base) or base[s:e].endswith("\n")))
     out.append(base[pos:])
-    return "".join(out), conflicts
+    return TextMerge("".join(out), conflicts)
 
 
 def _interact(a: _Hunk, b: _Hunk) -> bool:
@@ -191,3 +229,130 @@ def _markers(local: str, remote: str, trailing_newline: bool) -> str:
     if trailing_newline:
         parts.append("\n")
     return "".join(parts)
+
+
+# -- "union": line-anchored edits, both versions kept -----------------------------------------------------
+
+_Edit = tuple[int, int, str]  # replace base[start:end] by the text
+
+
+def _edits(base: str, side: str) -> list[_Edit]:
+    return [(i1, i2, side[j1:j2]) for i1, i2, j1, j2 in diff_text(base, side, granularity="lines")]
+
+
+def _merge_union(base: str, local: str, remote: str) -> TextMerge:
+    mine = _edits(base, local)
+    theirs = _edits(base, remote)
+    merged: list[_Edit] = []
+    conflicts: list[TextConflict] = []
+    i = j = 0
+    while i < len(mine) or j < len(theirs):
+        if j >= len(theirs):
+            merged.append(mine[i])
+            i += 1
+            continue
+        if i >= len(mine):
+            merged.append(theirs[j])
+            j += 1
+            continue
+        m, t = mine[i], theirs[j]
+        if m == t:
+            merged.append(m)
+            i += 1
+            j += 1
+            continue
+        if _before(m, t):
+            merged.append(m)
+            i += 1
+            continue
+        if _before(t, m):
+            merged.append(t)
+            j += 1
+            continue
+        # Overlap (or two insertions at one point): gather every edit of both sides in the cluster,
+        # widened to whole lines of the base so both versions are kept line by line.
+        start = base.rfind("\n", 0, min(m[0], t[0])) + 1
+        if merged:  # never widen over an edit already placed
+            start = max(start, merged[-1][1])
+        end = max(m[1], t[1])
+        cluster_mine: list[_Edit] = []
+        cluster_theirs: list[_Edit] = []
+        grew = True
+        while grew:
+            grew = False
+            if end > start and base[end - 1] != "\n":
+                nl = base.find("\n", end)
+                end = len(base) if nl < 0 else nl + 1
+            while i < len(mine) and _touches(mine[i], start, end):
+                cluster_mine.append(mine[i])
+                end = max(end, mine[i][1])
+                i += 1
+                grew = True
+            while j < len(theirs) and _touches(theirs[j], start, end):
+                cluster_theirs.append(theirs[j])
+                end = max(end, theirs[j][1])
+                j += 1
+                grew = True
+        if not cluster_mine and not cluster_theirs:  # cannot happen; never loop forever
+            cluster_mine.append(m)
+            cluster_theirs.append(t)
+            i += 1
+            j += 1
+            start, end = min(m[0], t[0]), max(m[1], t[1])
+        segment = base[start:end]
+        mine_text = _apply_edits(segment, [(s - start, e - start, r) for s, e, r in cluster_mine])
+        theirs_text = _apply_edits(segment, [(s - start, e - start, r) for s, e, r in cluster_theirs])
+        if mine_text == theirs_text:
+            merged.append((start, end, mine_text))
+        else:
+            conflicts.append(TextConflict(segment, mine_text, theirs_text))
+            merged.append((start, end, _keep_both(mine_text, theirs_text)))
+    return TextMerge(_apply_edits(base, merged), conflicts)
+
+
+def _apply_edits(a: str, edits: list[_Edit]) -> str:
+    out: list[str] = []
+    pos = 0
+    for start, end, replacement in edits:
+        out.append(a[pos:start])
+        out.append(replacement)
+        pos = end
+    out.append(a[pos:])
+    return "".join(out)
+
+
+def _keep_both(mine: str, theirs: str) -> str:
+    """Both versions of a conflicting region, their common lines once (a line-level union)."""
+    if not mine or not theirs:
+        return mine or theirs
+    a = mine.splitlines(keepends=True)
+    b = theirs.splitlines(keepends=True)
+    if len(a) == 1 and len(b) == 1:
+        if mine.startswith(theirs) or theirs.startswith(mine):  # one extends the other
+            return mine if len(mine) >= len(theirs) else theirs
+        return mine + theirs
+    # Each line appears as often as the version that has it most: a line both sides added (the same
+    # edit, seen by both) is kept once even where the two versions order their lines differently.
+    extra = Counter(b) - Counter(a)
+    out: list[str] = []
+    pos = 0
+    for _i1, i2, j1, j2 in diff_sequences(a, b):
+        out.extend(a[pos:i2])
+        pos = i2
+        for line in b[j1:j2]:
+            if extra[line] > 0:
+                extra[line] -= 1
+                out.append(line)
+    out.extend(a[pos:])
+    return "".join(out)
+
+
+def _before(x: _Edit, y: _Edit) -> bool:
+    """Whether edit ``x`` lies strictly before ``y`` (they can be applied independently)."""
+    # Touching edits (one ends where the other starts) are merged together, as diff3 does: an insertion
+    # right before a replaced range may repeat part of the replacement.
+    return x[1] < y[0]
+
+
+def _touches(e: _Edit, start: int, end: int) -> bool:
+    return e[0] <= end and e[1] >= start  # overlapping or touching (as in _before)

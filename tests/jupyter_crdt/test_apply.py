@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import crdt
 from jupyter_crdt.notebook import apply_notebook, doc_to_notebook, notebook_to_doc, read_notebook
-from jupyter_crdt.text.diff import apply_hunks, diff_text
+from jupyter_crdt.text import apply_hunks, diff_text
 
 MARK = "§"  # only the peer types it
 TEXT = st.text(alphabet="ab \n=é😀", max_size=12)

@@ -21,8 +21,7 @@ from hypothesis import strategies as st
 from jupyter_crdt.notebook import doc_to_notebook, merge_notebooks, read_notebook
 from jupyter_crdt.notebook.match import match_cells
 from jupyter_crdt.notebook.merge import _cell_key
-from jupyter_crdt.text.diff import diff_text
-from jupyter_crdt.text.merge import LOCAL_MARKER, MIDDLE_MARKER, REMOTE_MARKER, merge_text
+from jupyter_crdt.text import LOCAL_MARKER, MIDDLE_MARKER, REMOTE_MARKER, diff_text, merge_text
 
 from .test_apply import edited, notebooks
 

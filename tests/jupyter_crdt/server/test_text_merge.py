@@ -6,7 +6,12 @@ from __future__ import annotations
 import random
 
 import crdt
-from jupyter_crdt.text.lines import apply_edits, apply_text, merge_text, text_edits
+from jupyter_crdt.text import apply_hunks, apply_text, diff_text
+from jupyter_crdt.text import merge_text as _merge_text
+
+
+def merge_text(base: str, local: str, remote: str) -> str:
+    return _merge_text(base, local, remote, strategy="union").text
 
 
 def test_examples():
@@ -60,6 +65,6 @@ def test_apply_text_is_minimal_and_exact():
             else:
                 chars.insert(pos, rnd.choice("ab\n"))
         new = "".join(chars)
-        assert apply_edits(old, text_edits(old, new)) == new
-        apply_text(text, new)
+        assert apply_hunks(old, new, diff_text(old, new, granularity="lines")) == new
+        apply_text(text, new, granularity="lines")
         assert str(text) == new
