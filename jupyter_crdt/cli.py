@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from crdt import DecodeError, HistoryFileError, HistoryLockedError, MissingDependencyError, UnsafeFileError
 from jupyter_crdt import __version__
-from jupyter_crdt.history.sidecar import (
+from jupyter_crdt.history import (
     MAIN,
     NoCommonHistory,
     NotebookHistory,
@@ -323,8 +323,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from jupyter_crdt.history import notebook_at
     from jupyter_crdt.history.log import summarize, visible_log
-    from jupyter_crdt.history.union import notebook_at
     from jupyter_crdt.notebook import diff_notebooks, render_diff
 
     _notebooks_only(args.notebook, "diff")
@@ -444,7 +444,8 @@ def cmd_blame(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from jupyter_crdt.history.merge_copy import NoMergeBase, merge_copy
+    from jupyter_crdt.history import NoMergeBase
+    from jupyter_crdt.history import merge as merge_copy
     from jupyter_crdt.notebook import read_notebook
 
     _notebooks_only(args.notebook, "merge")
@@ -510,7 +511,7 @@ def _finish(nh: NotebookHistory, target: Path | None, in_place: bool) -> None:
         nh.write_notebook()
         return
     assert target is not None
-    from jupyter_crdt.history.sidecar import WRITTEN
+    from jupyter_crdt.history import WRITTEN
 
     nh.history.set_branch(WRITTEN, nh.main)
     write_history(nh.history, sidecar_path(target))

@@ -28,9 +28,9 @@ promise, so each driver computes the whole result by itself, and both compute th
    picks from), as the one holding exactly this side's blob at this path; the partner file is read from
    that commit.
 2. Each side's history is brought in step with its ``.ipynb`` (an edit made outside Jupyter and committed
-   becomes a ``disk`` change, made deterministically, see ``histories.sync_notebook``).
+   becomes a ``disk`` change, made deterministically, see :func:`.notebook.sync_notebook`).
 3. Union of the two histories, then the notebook merge rules as one deterministic ``merge`` change
-   (``_union.py``); ``written`` is set to the merged ``main``.
+   (the ``union`` strategy of :mod:`.merge`); ``written`` is set to the merged ``main``.
 4. The notebook driver writes the projection of the merged ``main``; the history driver writes the merged
    history. So after the merge the ``.ipynb`` is exactly the projection of the sidecar, and opening it
    records no ``disk`` change.
@@ -50,20 +50,23 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from crdt import History, HistoryFile
+from jupyter_crdt.history.document import MAIN, WRITTEN
+from jupyter_crdt.history.log import summarize
+from jupyter_crdt.history.merge import NoCommonHistory, VersionMerge, merge_histories
+from jupyter_crdt.history.notebook import export_notebook, notebook_text, sync_notebook
 from jupyter_crdt.history.sidecar import (
-    MAIN,
-    WRITTEN,
-    NoCommonHistory,
-    _atomic_write,
+    atomic_write,
     is_sidecar,
     notebook_path_of,
-    notebook_text,
     sidecar_path,
-    sync_notebook,
     write_history,
 )
+from jupyter_crdt.notebook import diff_notebooks, render_diff
+from jupyter_crdt.notebook.ipynb import reads_notebook
+from jupyter_crdt.notebook.merge import merge_notebooks
 
 NOTEBOOK_DRIVER = "jupyter-crdt"
 HISTORY_DRIVER = "jupyter-crdt-history"
@@ -159,7 +162,7 @@ def config_git(where: str | os.PathLike | None = None, *, disable: bool = False)
             new += "\n"
         new += "\n".join([ATTR_BEGIN, *ATTR_LINES, ATTR_END]) + "\n"
     if new != old:
-        _atomic_write(attrs, new.encode())
+        atomic_write(attrs, new.encode())
         done.append(f"{'updated' if not disable else 'cleaned'} {attrs} (commit it to share the setup)")
     return done
 
@@ -238,28 +241,24 @@ def _history_from(data: bytes) -> History:
         return HistoryFile.read(p)
 
 
-def _notebook_from(data: bytes, name: str):
-    from jupyter_crdt.notebook import reads_notebook
-
+def _notebook_from(data: bytes, name: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return reads_notebook(data, name=name)
 
 
-def merge_pair(nb_ours: bytes | None, hist_ours: bytes, nb_theirs: bytes | None, hist_theirs: bytes):
-    """Merge two (notebook, history) pairs as both drivers do: (merged history, VersionMerge)."""
-    from jupyter_crdt.history.union import merge_versions
+def merge_pair(nb_ours: bytes | None, hist_ours: bytes, nb_theirs: bytes | None, hist_theirs: bytes
+               ) -> tuple[History, VersionMerge]:
+    """Merge two (notebook, history) pairs as both drivers do: (merged history, VersionMerge).
 
+    Each history is brought in step with its notebook, then merged by the union strategy
+    (:func:`~jupyter_crdt.history.merge.merge_histories`); ``written`` is the merged ``main`` (what the
+    notebook driver writes). Raises :class:`NoCommonHistory` when the two share no change."""
     ours, theirs = _history_from(hist_ours), _history_from(hist_theirs)
     for h, nb, name in ((ours, nb_ours, "ours"), (theirs, nb_theirs, "theirs")):
         if nb is not None:
             sync_notebook(h, _notebook_from(nb, name))
-    mine, other = ours.branch(MAIN), theirs.branch(MAIN)
-    if not ours.ancestors(mine) & set(c.hash for c in theirs.changes):
-        raise NoCommonHistory("the two histories share no change")
-    ours.merge(theirs)
-    vm = merge_versions(ours, mine, other)
-    ours.set_branch(MAIN, vm.heads)
+    vm = merge_histories(ours, theirs)
     ours.set_branch(WRITTEN, vm.heads)
     return ours, vm
 
@@ -270,7 +269,7 @@ def _trace(message: str) -> None:
         print(f"jupyter-crdt: {message}", file=sys.stderr)
 
 
-def _report(vm_or_report, label: str) -> None:
+def _report(vm_or_report: Any, label: str) -> None:
     conflicts = getattr(vm_or_report, "conflicts", [])
     for c in conflicts:
         text = c if isinstance(c, str) else f"{c.kind}: {c.detail}"
@@ -302,14 +301,10 @@ def _merge_notebook(base: Path, ours: Path, theirs: Path, rel: PurePosixPath) ->
         except NoCommonHistory:
             pass
         else:
-            from jupyter_crdt.history.sidecar import _export
-
-            ours.write_bytes(notebook_text(_export(merged.doc_at(merged.branch(MAIN)))).encode())
+            ours.write_bytes(notebook_text(export_notebook(merged.doc_at(merged.branch(MAIN)))).encode())
             _trace(f"{rel}: merged through the histories of both sides")
             _report(vm, str(rel))
             return 0 if vm.clean else 1
-    from jupyter_crdt.notebook import merge_notebooks
-
     empty = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
     o = base.read_bytes() if base.exists() and base.stat().st_size else empty
     with warnings.catch_warnings():
@@ -345,15 +340,13 @@ def _merge_history(ours: Path, theirs: Path, rel: PurePosixPath) -> int:
 
 def diff_driver(args: list[str]) -> int:
     """git's external diff (``diff.<driver>.command``): ``path old-file old-hex old-mode new-file ...``."""
-    from jupyter_crdt.notebook import diff_notebooks, render_diff
-
     if len(args) < 7:
         print("jupyter-crdt git-diff-driver: expected git's 7 arguments", file=sys.stderr)
         return 2
     path, old, _, _, new, _, _ = args[:7]
     empty = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
 
-    def load(p: str):
+    def load(p: str) -> Any:
         if p == "/dev/null" or not os.path.exists(p):
             return empty
         try:
@@ -372,8 +365,6 @@ def diff_driver(args: list[str]) -> int:
 
 def textconv_history(path: str) -> int:
     """A sidecar as text, one line per change (git diffs these lines)."""
-    from jupyter_crdt.history.log import summarize
-
     try:
         history = HistoryFile.read(path)
     except Exception as e:

@@ -1,13 +1,13 @@
 """Text files' histories: the notebook history format, for a text file (issue 6).
 
 The history of ``notes.txt`` lives beside it in ``.notes.txt.crdt``, the same format and the same rules as
-a notebook's (:mod:`jupyter_crdt.history.sidecar`): changes with authors, times and kinds, per-update journal
+a notebook's (:mod:`jupyter_crdt.history.document`): changes with authors, times and kinds, per-update journal
 records, the ``main`` branch (the document) and ``written`` (what the file holds). The document is
 JupyterLab's text schema (YFile): the root Text ``source`` (plus the server's root Map ``state``).
 
 **Start.** A file without a sidecar starts from its content as one ``import`` change (author ``import``,
 time 0) made with a client id derived from the content, so two copies of one file start with the same
-change. **Old logs.** Histories kept by earlier versions in ``.NAME.crdtlog`` (``stores.LogStore``) are
+change. **Old logs.** Histories kept by earlier versions in ``.NAME.crdtlog`` (:mod:`.crdtlog`) are
 converted on open (:func:`convert_log`): every accepted update, grouped into changes by author, with the
 log's session id; the log is deleted once the sidecar is written.
 
@@ -26,21 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from crdt import Change, ChangeGrouper, Doc, History
-from jupyter_crdt.history.sidecar import (
+from jupyter_crdt.history.changes import capture, derived_client_id, record_on
+from jupyter_crdt.history.crdtlog import LogStore, log_path
+from jupyter_crdt.history.disk import UNEXPLAINED_NOTE, file_is_newer, recorded_version
+from jupyter_crdt.history.document import (
     DISK_AUTHOR,
     DISK_ORIGIN,
     IMPORT_AUTHOR,
     MAIN,
-    UNEXPLAINED_NOTE,
     WRITTEN,
-    NotebookHistory,
-    _atomic_write,
-    file_is_newer,
-    recorded_version,
-    sidecar_path,
-    write_history,
+    DocumentHistory,
 )
-from jupyter_crdt.history.union import capture, derived_client_id, record_on
+from jupyter_crdt.history.sidecar import sidecar_path, write_history
 from jupyter_crdt.text import apply_text, diff_sequences
 
 __all__ = ["TextHistory", "TextChange", "convert_log", "is_text_file", "start_text_history", "text_log"]
@@ -81,19 +78,12 @@ def convert_log(path: str | os.PathLike) -> bool:
     grouped as a server groups them), ``written`` marks the version the log says was saved, and the
     session id stays the same (reconnecting clients are recognised). The log is deleted afterwards.
     """
-    from jupyter_crdt.server.stores import LogStore, StoreLocked
-    from jupyter_crdt.server.stores import sidecar_path as log_path
-
     log = Path(log_path(os.fspath(path)))
     if not log.exists() or sidecar_path(path).exists():
         return False
     store = LogStore(str(log))
-    try:
-        loaded = store.load()  # takes the log's lock: a server still writing it makes us wait for it
-    except StoreLocked as e:
-        from crdt import HistoryLockedError
-
-        raise HistoryLockedError(log) from e
+    # takes the log's lock: a server (of an earlier version) still writing it raises HistoryLockedError
+    loaded = store.load()
     try:
         history = History()
         grouper = ChangeGrouper(history)
@@ -115,21 +105,20 @@ def convert_log(path: str | os.PathLike) -> bool:
     return True
 
 
-class TextHistory(NotebookHistory):
+class TextHistory(DocumentHistory):
     """A text file, its history and a live document of ``main`` (see the module docstring).
 
-    Opened like a :class:`NotebookHistory` (``TextHistory.open(path, ...)``), with which it shares
-    recording (:meth:`record_update`, journaling, grouping), flushing and closing; what is specific to
-    notebooks (``notebook``, ``apply_notebook``, ``merge_history``, ``restore``) does not apply.
+    Opened like any :class:`~jupyter_crdt.history.document.DocumentHistory` (``TextHistory.open(path,
+    ...)``), with which it shares recording (:meth:`record_update`, journaling, grouping), flushing and
+    closing. A writable open converts an old ``.crdtlog`` first when the file has one and no sidecar.
     """
 
+    _kind = "text file"
+
     @classmethod
-    def open(cls, path: str | os.PathLike, **kwargs: Any) -> TextHistory:  # type: ignore[override]
-        """Open the history of the text file at ``path`` (arguments: :meth:`NotebookHistory.open`),
-        converting an old ``.crdtlog`` first when the file has one and no sidecar."""
-        if kwargs.get("writable", True):
+    def _prepare(cls, path: Path, *, writable: bool) -> None:
+        if writable:
             convert_log(path)
-        return super().open(path, **kwargs)  # type: ignore[return-value]
 
     @staticmethod
     def _read_content(path: Path) -> str:
@@ -183,7 +172,7 @@ class TextHistory(NotebookHistory):
         if change is None:
             return []
         history.set_branch(WRITTEN, change.hash)
-        self._move_main(history.heads_of(main | {change.hash}))
+        self.move_main(history.heads_of(main | {change.hash}))
         if self.writer is None:
             self.pending.append(change)
         return [change]
@@ -191,23 +180,9 @@ class TextHistory(NotebookHistory):
     def write_file(self) -> bool:
         """Write ``main``'s text to the file (atomically); ``written`` moves to ``main``. Returns whether
         the file changed."""
-        writer = self._writer()
+        self._writer()
         self.flush_edits()
-        data = self.text().encode("utf-8")
-        try:
-            changed = self.path.read_bytes() != data
-        except FileNotFoundError:
-            changed = True
-        if changed:
-            _atomic_write(self.path, data)
-        if self.written != self.main:
-            self.history.set_branch(WRITTEN, self.main)
-        writer.append()
-        return changed
-
-    def __repr__(self) -> str:
-        mode = "writable" if self.writable else "read-only"
-        return f"<TextHistory {self.path} {len(self.history)} changes, {mode}>"
+        return self._write_file(self.text().encode("utf-8"))
 
 
 @dataclass

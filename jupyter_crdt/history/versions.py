@@ -12,8 +12,11 @@ import re
 from collections.abc import Callable
 
 from crdt import History
+from jupyter_crdt.history.document import MAIN
+from jupyter_crdt.history.log import summarize, visible_log
 
-MAIN = "main"
+__all__ = ["RevisionError", "resolve"]
+
 _TILDE = re.compile(r"^(.*?)~(\d*)$")
 
 
@@ -31,7 +34,6 @@ def resolve(history: History, rev: str | None, *, visible: Callable[[frozenset[s
         base = resolve(history, m.group(1) or "HEAD", visible=visible)
         n = int(m.group(2) or 1)
         if visible is None:
-            from jupyter_crdt.history.log import summarize, visible_log
 
             def visible(v: frozenset[str]) -> list:  # noqa: F811 - the default
                 return [s.change.hash for s in visible_log(summarize(history, v))]

@@ -321,7 +321,7 @@ class CrdtMagics(Magics):
 
     @staticmethod
     def _offline_history_size(path: Path) -> str:
-        from jupyter_crdt.history.sidecar import NotebookHistory, has_history, sidecar_path
+        from jupyter_crdt.history import NotebookHistory, has_history, sidecar_path
 
         if not has_history(path):
             return "no history yet (no sidecar)"
@@ -370,8 +370,8 @@ class CrdtMagics(Magics):
 
     @staticmethod
     def _summaries(path: Path) -> list:
+        from jupyter_crdt.history import NotebookHistory
         from jupyter_crdt.history.log import summarize
-        from jupyter_crdt.history.sidecar import NotebookHistory
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -392,7 +392,7 @@ class CrdtMagics(Magics):
 
     @contextlib.contextmanager
     def _offline_history(self, args: argparse.Namespace, s: KernelSession) -> Any:
-        from jupyter_crdt.history.sidecar import NotebookHistory
+        from jupyter_crdt.history import NotebookHistory
 
         path = self._local(args, s)
         with warnings.catch_warnings():
@@ -435,7 +435,7 @@ class CrdtMagics(Magics):
             cells = [{**c, "index": c.get("index")} for c in body.get("cells", [])]
             display(render.diff_report(f"crdt diff {frm}..{to}: {s.api_path}", cells))
             return
-        from jupyter_crdt.history.union import notebook_at
+        from jupyter_crdt.history import notebook_at
         from jupyter_crdt.notebook import diff_notebooks
 
         with self._offline_history(args, s) as nh:
@@ -507,7 +507,7 @@ class CrdtMagics(Magics):
         """Run a ``jupyter crdt`` command function, returning what it printed (errors as UsageError)."""
         from crdt import HistoryFileError, HistoryLockedError
         from jupyter_crdt.cli import CliError, _locked_message
-        from jupyter_crdt.history.sidecar import NoCommonHistory
+        from jupyter_crdt.history import NoCommonHistory
         from jupyter_crdt.history.versions import RevisionError
         from jupyter_crdt.notebook import NotebookFormatError
 

@@ -19,6 +19,7 @@ from traitlets import Bool, Float, Int, default
 from crdt import limits
 from crdt.history_file import UnsafeFileError
 from crdt.limits import DEFAULT_DECOMPRESSION_RATIO, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_DEPTH
+from jupyter_crdt.history import LogStore, log_path
 from jupyter_crdt.server import merge_handler
 from jupyter_crdt.server.events import RoomEvents, register_schemas
 from jupyter_crdt.server.handlers import handlers
@@ -26,12 +27,10 @@ from jupyter_crdt.server.models import notebooks_available
 from jupyter_crdt.server.rooms import RoomManager, RoomSettings
 from jupyter_crdt.server.stores import (
     HistoryStore,
-    LogStore,
     MemoryStore,
     NotebookHistoryStore,
     SidecarHistoryStore,
     TextHistoryStore,
-    sidecar_path,
 )
 
 #: jupyter_server's contents events (``ContentsManager.emit``): rename, copy, delete, save, get.
@@ -331,7 +330,7 @@ class CrdtExtension(ExtensionApp):
             room._set_state()  # the document's state.path: the new path
         if os.path.isfile(new):
             move_history(old, new)  # False: nothing to move (no history, or moved with its room above)
-            old_log, new_log = sidecar_path(old), sidecar_path(new)
+            old_log, new_log = log_path(old), log_path(new)
             if os.path.exists(old_log):
                 os.replace(old_log, new_log)
 
@@ -360,7 +359,7 @@ class CrdtExtension(ExtensionApp):
             self.log.warning("jupyter_crdt: the history of %s could not be moved to the trash (%s); it is "
                              "kept at %s", os_path, e, sidecar_path_of(os_path))
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(sidecar_path(os_path))
+            os.unlink(log_path(os_path))
 
     async def stop_extension(self) -> None:
         manager = getattr(self, "manager", None)

@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from crdt import ChangeGrouper, History, merge_updates
 from crdt.history import DEFAULT_IDLE
-from jupyter_crdt.history.sidecar import MAIN, WRITTEN
-from jupyter_crdt.history.union import VersionMerge, merge_versions
+from jupyter_crdt.history import MAIN, WRITTEN, VersionMerge, merge_versions
 from jupyter_crdt.server.stores import Loaded, Record
 
 if TYPE_CHECKING:
-    from jupyter_crdt.history.sidecar import NotebookHistory
+    from jupyter_crdt.history import NotebookHistory
     from jupyter_crdt.server.rooms import Room, RoomManager
 
 #: A branch name people and tools may use (branches starting otherwise are the history's own).
@@ -293,7 +292,7 @@ async def merge_branch(manager: RoomManager, main: Room, source: str, target: st
         return vm
     added = history.log(vm.heads, since=before)
     if target == MAIN:
-        nh._move_main(vm.heads)  # also brings NotebookHistory's own document of main up to date
+        nh.move_main(vm.heads)  # also brings NotebookHistory's own document of main up to date
     else:
         history.set_branch(target, vm.heads)
     nh.writer.append()

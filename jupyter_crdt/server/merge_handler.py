@@ -27,7 +27,8 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from crdt import DecodeError, HistoryFile, HistoryFileError, merge_updates
-from jupyter_crdt.history.merge_copy import NoMergeBase, merge_copy
+from jupyter_crdt.history import NoMergeBase
+from jupyter_crdt.history import merge as merge_copy
 from jupyter_crdt.notebook import NotebookFormatError, reads_notebook
 from jupyter_crdt.server.loaders import FileGone
 from jupyter_crdt.server.stores import StoreLocked

@@ -388,7 +388,7 @@ class Room:
         of ``histories.sync_notebook``: a version recorded after the saved one keeps the later edits; a
         file that already holds the unsaved edits (a stale or cut-short history) wins as it is, so
         nothing is applied twice; another tool's edit is merged three-way with the unsaved edits."""
-        from jupyter_crdt.history.sidecar import UNEXPLAINED_NOTE, file_is_newer
+        from jupyter_crdt.history import UNEXPLAINED_NOTE, file_is_newer
 
         find = getattr(self.store, "recorded_position", None)
         if known_saved and find is not None:

@@ -13,33 +13,21 @@ keeps the id and clients that reconnect are recognised, plus a few small facts a
   the session id in its header. The ``jupyter crdt`` command line reads the same file.
 - :class:`TextHistoryStore`: a text file's history, in the same format (``.NAME.EXT.crdt``, see
   :mod:`jupyter_crdt.history.text`).
-- :class:`LogStore`: the format text files' histories had before, kept to convert them: a sidecar
-  ``.NAME.crdtlog``: a header, then framed records (length, CRC-32, msgpack body), appended and
-  fsynced; a torn tail (a crash mid-write) is cut off on load, losing at most the record being written.
-  Locked (``crdt.files``' lock, as history files are) so two servers never write one log.
+- :class:`LogStore`: the format text files' histories had before (``.NAME.crdtlog``), now a history
+  format of :mod:`jupyter_crdt.history.crdtlog`, kept to convert them.
 - :class:`MemoryStore`: nothing on disk (history disabled, or a contents manager without files).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import struct
 import time
 import uuid
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import msgpack
-
-from crdt import files as _fileio
-
-_HEADER = b"JUPYTER-CRDT-LOG 1\n"
-_FRAME = struct.Struct("<II")  # body length, CRC-32 of body
-#: Records larger than this are treated as corruption when reading.
-_MAX_RECORD = 1 << 31
+from jupyter_crdt.history import LogStore as LogStore  # moved to the history layer (a history format)
 
 
 @dataclass
@@ -176,174 +164,6 @@ class HistoryUnavailable(RuntimeError):
     history, and says so (:attr:`jupyter_crdt.server.rooms.Room.history_error`)."""
 
 
-def sidecar_path(os_path: str) -> str:
-    """Where the history of the file at ``os_path`` lives."""
-    head, tail = os.path.split(os_path)
-    return os.path.join(head, f".{tail}.crdtlog")
-
-
-class LogStore(_SeqSaved):
-    """A history in an append-only sidecar file (see the module docstring)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._records: list[Record] = []
-        self._meta: dict[str, Any] = {}
-        self._base: bytes | None = None
-        self._buffer: list[bytes] = []
-        self._appended = 0
-        self._durable = 0
-        self.session_id = ""
-
-    # -- opening ---------------------------------------------------------------------------------
-
-    def load(self) -> Loaded:
-        """Open (creating if needed), lock, read, and cut off a torn tail."""
-        fd = _fileio.open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # a link: UnsafeFileError
-        try:
-            locked = _fileio.try_lock(fd)
-        except BaseException:
-            os.close(fd)
-            raise
-        if not locked:
-            os.close(fd)
-            raise StoreLocked(f"{self.path} is in use by another process")
-        self._fd = fd
-        with os.fdopen(os.dup(fd), "rb") as f:
-            data = f.read()
-        loaded = Loaded()
-        good = 0
-        if data.startswith(_HEADER):
-            pos = good = len(_HEADER)
-            while pos + _FRAME.size <= len(data):
-                length, crc = _FRAME.unpack_from(data, pos)
-                start = pos + _FRAME.size
-                end = start + length
-                if length > _MAX_RECORD or end > len(data):
-                    break
-                body = data[start:end]
-                if zlib.crc32(body) != crc:
-                    break
-                try:
-                    self._take(msgpack.unpackb(body, raw=False), loaded)
-                except (ValueError, TypeError, KeyError, msgpack.UnpackException):
-                    break
-                pos = good = end
-        if good != len(data) or not data:
-            loaded.repaired = bool(data) and good != len(data)
-            if good == 0:
-                os.ftruncate(fd, 0)
-                os.lseek(fd, 0, os.SEEK_SET)
-                os.write(fd, _HEADER)
-                self.session_id = uuid.uuid4().hex
-                self._write_now({"k": "s", "id": self.session_id})
-            else:
-                os.ftruncate(fd, good)
-            os.fsync(fd)
-        os.lseek(fd, 0, os.SEEK_END)
-        if not self.session_id:
-            self.session_id = uuid.uuid4().hex
-            self._write_now({"k": "s", "id": self.session_id})
-            os.fsync(fd)
-        loaded.records = list(self._records)
-        loaded.base = self._base
-        loaded.meta = dict(self._meta)
-        self._appended = self._durable = len(self._records)
-        return loaded
-
-    def _take(self, rec: dict, loaded: Loaded) -> None:
-        kind = rec["k"]
-        if kind == "s":
-            self.session_id = rec["id"]
-        elif kind == "u":
-            self._records.append(Record(rec["u"], rec["a"], rec["t"]))
-        elif kind == "b":
-            self._base = rec["u"]
-        elif kind == "m":
-            self._meta[rec["key"]] = rec["v"]
-
-    # -- writing ---------------------------------------------------------------------------------
-
-    def _frame(self, rec: dict) -> bytes:
-        body = msgpack.packb(rec, use_bin_type=True)
-        return _FRAME.pack(len(body), zlib.crc32(body)) + body
-
-    def _write_now(self, rec: dict) -> None:
-        assert self._fd is not None
-        os.write(self._fd, self._frame(rec))
-
-    def set_base(self, update: bytes) -> None:
-        self._base = update
-        self._buffer.append(self._frame({"k": "b", "u": update}))
-
-    def append(self, update: bytes, author: str) -> int:
-        rec = Record(update, author, time.time())
-        self._records.append(rec)
-        self._buffer.append(self._frame({"k": "u", "u": update, "a": author, "t": rec.time}))
-        self._appended += 1
-        return self._appended
-
-    def set_meta(self, key: str, value: Any) -> None:
-        self._meta[key] = value
-        self._buffer.append(self._frame({"k": "m", "key": key, "v": value}))
-
-    def get_meta(self, key: str, default: Any = None) -> Any:
-        return self._meta.get(key, default)
-
-    def records(self) -> list[Record]:
-        return self._records
-
-    async def flush(self) -> int:
-        """Write the buffered records and fsync (in a worker thread, off the event loop)."""
-        import asyncio
-
-        if not self._buffer:
-            return self._durable
-        data = b"".join(self._buffer)
-        self._buffer.clear()
-        upto = self._appended
-        fd = self._fd
-        if fd is None:
-            return self._durable
-        await asyncio.to_thread(_write_all_and_sync, fd, data)
-        self._durable = max(self._durable, upto)
-        return self._durable
-
-    def flush_sync(self) -> None:
-        """Write and fsync what is buffered, blocking (used when closing)."""
-        if self._buffer and self._fd is not None:
-            data = b"".join(self._buffer)
-            self._buffer.clear()
-            _write_all_and_sync(self._fd, data)
-            self._durable = self._appended
-
-    def close(self) -> None:
-        if self._fd is None:
-            return
-        with contextlib.suppress(OSError):
-            self.flush_sync()
-        _fileio.unlock(self._fd)
-        os.close(self._fd)
-        self._fd = None
-
-    def relocate(self, file_path: str) -> None:
-        """Follow the file to ``file_path`` (renamed through Jupyter): the log moves beside it. The open
-        descriptor (and its lock) follows the renamed file, so appends carry on."""
-        new = sidecar_path(file_path)
-        if os.path.exists(self.path) and self.path != new:
-            os.replace(self.path, new)
-        self.path = new
-
-
-def _write_all_and_sync(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-    os.fsync(fd)
-
-
 class SidecarHistoryStore:
     """A document's history in the project's history format, through :mod:`jupyter_crdt.history.sidecar`
     (the sidecar ``.NAME.crdt`` beside the file, shared with the ``jupyter crdt`` command line).
@@ -370,7 +190,7 @@ class SidecarHistoryStore:
 
     @staticmethod
     def _history_class() -> Any:
-        from jupyter_crdt.history.sidecar import NotebookHistory
+        from jupyter_crdt.history import NotebookHistory
 
         return NotebookHistory
 
@@ -427,7 +247,7 @@ class SidecarHistoryStore:
     def recorded_position(self, matches: Any) -> Any:
         """The newest version recorded after the one last written and before ``main`` whose document
         ``matches`` (a predicate on a ``crdt.Doc``), or None (see ``histories.recorded_version``)."""
-        from jupyter_crdt.history.sidecar import recorded_version
+        from jupyter_crdt.history import recorded_version
 
         nh = self.document_history
         nh.flush_edits()
@@ -502,7 +322,7 @@ class SidecarHistoryStore:
         return self.document_history.main
 
     def mark_saved(self, position: Any, digest: str) -> None:
-        from jupyter_crdt.history.sidecar import WRITTEN
+        from jupyter_crdt.history import WRITTEN
 
         if self.document_history is None:  # closed while the save was under way (server stopping)
             return

@@ -69,7 +69,7 @@ def base_sidecars(work: Path) -> dict[str, bytes]:
     """Real sidecars made through the library: a plain history (changes, compressed updates, a checkpoint,
     journal records not yet in a change) and one holding valid Yjs structure no file can hold."""
     import crdt
-    from jupyter_crdt.history.sidecar import NotebookHistory, sidecar_path
+    from jupyter_crdt.history import NotebookHistory, sidecar_path
 
     out = {}
     nb_path = work / "plain.ipynb"

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from crdt import Array, Map, Text
-from jupyter_crdt.history.sidecar import NotebookHistory
+from jupyter_crdt.history import NotebookHistory
 from jupyter_crdt.notebook import schema as _schema
 
 REPO = Path(__file__).resolve().parents[3]

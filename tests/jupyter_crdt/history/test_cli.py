@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from jupyter_crdt import cli as cli_module
-from jupyter_crdt.history.sidecar import sidecar_path
+from jupyter_crdt.history import sidecar_path
 from jupyter_crdt.progress import Progress
 
 from .helpers import cli, copy_notebook

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from crdt import HistoryFile
-from jupyter_crdt.history.sidecar import NotebookHistory, notebook_text, sidecar_path
+from jupyter_crdt.history import NotebookHistory, notebook_text, sidecar_path
 
 from .helpers import REPO, cli, copy_notebook, delete_cell, insert_cell, replace_in_source
 

@@ -13,7 +13,7 @@ import pytest
 
 from crdt import files as _fileio
 from crdt.history_file import HistoryFile, HistoryLockedError, UnsafeFileError
-from jupyter_crdt.history.sidecar import NotebookHistory, copy_history, sidecar_path  # noqa: E402
+from jupyter_crdt.history import NotebookHistory, copy_history, sidecar_path  # noqa: E402
 
 from ..server.notebooks import make_notebook, read_notebook, write_notebook  # noqa: E402
 from .helpers import cli  # noqa: E402

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from crdt import Doc, HistoryFile
-from jupyter_crdt.history.sidecar import NotebookHistory, sidecar_path
+from jupyter_crdt.history import NotebookHistory, sidecar_path
 
 from .helpers import cli, copy_notebook
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from crdt import HistoryFile
-from jupyter_crdt.history.sidecar import NotebookHistory
+from jupyter_crdt.history import NotebookHistory
 
 from .helpers import cells, copy_notebook
 
@@ -55,7 +55,7 @@ def test_per_keystroke_journaling_keeps_changes_grouped(tmp_path, data_dir):
 
 CHILD = r"""
 import sys
-from jupyter_crdt.history.sidecar import NotebookHistory
+from jupyter_crdt.history import NotebookHistory
 nb = sys.argv[1]
 nh = NotebookHistory.open(nb, author="ann", sync=False)
 doc = nh.doc

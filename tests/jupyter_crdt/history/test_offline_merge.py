@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from crdt import HistoryFile
-from jupyter_crdt.history.sidecar import NotebookHistory, sidecar_path
+from jupyter_crdt.history import NotebookHistory, sidecar_path
 
 from .helpers import cli, copy_notebook, delete_cell, insert_cell, open_history, replace_in_source, run_cell
 

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from crdt import HistoryFile, HistoryLockedError
-from jupyter_crdt.history.sidecar import (
+from jupyter_crdt.history import (
     NotebookHistory,
     copy_history,
     delete_history,
@@ -280,7 +280,7 @@ def test_room_style_usage(tmp_path, data_dir):
     recorded (grouped) as they are applied; a change found on disk is applied to the document with an
     origin in ``ORIGINS``, which the room broadcasts instead of recording again."""
     from crdt import Doc
-    from jupyter_crdt.history.sidecar import ORIGINS
+    from jupyter_crdt.history import ORIGINS
 
     nb = copy_notebook(data_dir, NOTEBOOK, tmp_path)
     with NotebookHistory.open(nb, author="server", idle=1.0) as nh:

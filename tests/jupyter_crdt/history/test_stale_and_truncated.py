@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from crdt import HistoryFile
-from jupyter_crdt.history.sidecar import NotebookHistory, sidecar_path
+from jupyter_crdt.history import NotebookHistory, sidecar_path
 from tests.conftest import missing
 
 from .helpers import cli, replace_in_source

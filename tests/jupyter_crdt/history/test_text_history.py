@@ -7,10 +7,8 @@ import asyncio
 import json
 
 from crdt import Doc, HistoryFile
-from jupyter_crdt.history.sidecar import WRITTEN, sidecar_path
+from jupyter_crdt.history import WRITTEN, LogStore, log_path, sidecar_path
 from jupyter_crdt.history.text import TextHistory, convert_log
-from jupyter_crdt.server.stores import LogStore
-from jupyter_crdt.server.stores import sidecar_path as log_path
 
 from .helpers import cli
 

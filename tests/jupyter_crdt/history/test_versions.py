@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from jupyter_crdt.history.sidecar import NotebookHistory, notebook_text
+from jupyter_crdt.history import NotebookHistory, notebook_text
 
 from .helpers import cli, copy_notebook, delete_cell, insert_cell, replace_in_source, run_cell
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from jupyter_crdt.history.sidecar import NotebookHistory
+from jupyter_crdt.history import NotebookHistory
 from tests.jupyter_crdt.server.notebooks import make_notebook, write_notebook
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_crdt.history.sidecar import NotebookHistory, copy_history
+from jupyter_crdt.history import NotebookHistory, copy_history
 
 from .histories import notebook_with_history
 from .kernels import Kernel

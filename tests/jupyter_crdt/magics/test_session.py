@@ -17,7 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from jupyter_crdt.client.kernel_session import find_session
 from jupyter_crdt.client.server import find_server
-from jupyter_crdt.history.sidecar import sidecar_path
+from jupyter_crdt.history import sidecar_path
 from tests.jupyter_crdt.server.notebooks import make_notebook, write_notebook
 from tests.jupyter_crdt.server.server import ADMIN_TOKEN, JupyterServer
 

@@ -32,7 +32,7 @@ def disk_sources(path) -> list[str]:
 
 def test_restore_goes_through_the_running_server(server, unique_name):
     from crdt import HistoryFile
-    from jupyter_crdt.history.sidecar import sidecar_path
+    from jupyter_crdt.history import sidecar_path
 
     path = f"{unique_name}.ipynb"
     nb = server.root / path
@@ -67,7 +67,7 @@ def test_restore_goes_through_the_running_server(server, unique_name):
 
 def test_merge_of_another_copy_goes_through_the_running_server(server, unique_name):
     from crdt import HistoryFile
-    from jupyter_crdt.history.sidecar import NotebookHistory, sidecar_path
+    from jupyter_crdt.history import NotebookHistory, sidecar_path
 
     path = f"{unique_name}.ipynb"
     nb = server.root / path
@@ -138,7 +138,7 @@ def test_merge_endpoint_three_way_and_errors(server, unique_name):
 
 
 def test_a_lock_held_by_no_server_still_stops_write_commands(server, unique_name):
-    from jupyter_crdt.history.sidecar import NotebookHistory
+    from jupyter_crdt.history import NotebookHistory
 
     nb = server.root / f"{unique_name}.ipynb"  # served by the server, but its history is open here
     write_notebook(nb, make_notebook(2))

@@ -15,7 +15,7 @@ import json
 import nbformat
 
 from crdt import HistoryFile
-from jupyter_crdt.history.sidecar import NotebookHistory, sidecar_path
+from jupyter_crdt.history import NotebookHistory, sidecar_path
 
 from ..history.helpers import replace_in_source
 from .client import CollabClient, http, wait_until

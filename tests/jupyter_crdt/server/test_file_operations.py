@@ -10,7 +10,7 @@ from .notebooks import make_notebook, new_cell, read_notebook, write_notebook
 
 
 def authors(notebook) -> list[str]:
-    from jupyter_crdt.history.sidecar import NotebookHistory
+    from jupyter_crdt.history import NotebookHistory
 
     nh = NotebookHistory.open(notebook, writable=False, create=False)
     try:
@@ -30,7 +30,7 @@ def sources_on_disk(path) -> list[str]:
 
 
 def test_rename_while_connected_moves_the_history_and_the_room_follows(server, unique_name):
-    from jupyter_crdt.history.sidecar import sidecar_path
+    from jupyter_crdt.history import sidecar_path
 
     old, new = f"{unique_name}.ipynb", f"{unique_name}-renamed.ipynb"
     write_notebook(server.root / old, make_notebook(2))
@@ -66,7 +66,7 @@ def test_rename_while_connected_moves_the_history_and_the_room_follows(server, u
 
 
 def test_copy_gives_the_copy_its_own_history(server, unique_name):
-    from jupyter_crdt.history.sidecar import sidecar_path
+    from jupyter_crdt.history import sidecar_path
 
     path = f"{unique_name}.ipynb"
     write_notebook(server.root / path, make_notebook(2))
@@ -100,7 +100,7 @@ def test_copy_gives_the_copy_its_own_history(server, unique_name):
 
 
 def test_delete_removes_the_history_and_closes_the_room(server, unique_name):
-    from jupyter_crdt.history.sidecar import sidecar_path
+    from jupyter_crdt.history import sidecar_path
 
     path = f"{unique_name}.ipynb"
     write_notebook(server.root / path, make_notebook(2))
@@ -150,7 +150,7 @@ def test_rename_a_text_file_while_connected_moves_its_history(server, unique_nam
 
 
 def test_deleting_a_folder_closes_the_rooms_inside_and_deletes_their_histories(server, unique_name):
-    from jupyter_crdt.history.sidecar import sidecar_path
+    from jupyter_crdt.history import sidecar_path
 
     folder = server.root / f"{unique_name}-dir"
     (folder / "sub").mkdir(parents=True)

@@ -203,7 +203,7 @@ def test_row15_deleting_a_notebook_moves_its_history_to_the_trash(fresh_server, 
         run(main())
     finally:
         fresh_server.stop()
-    from jupyter_crdt.history.sidecar import NotebookHistory
+    from jupyter_crdt.history import NotebookHistory
 
     trash = xdg / "Trash" / "files"
     h = NotebookHistory.open(trash / nb.name, writable=False)  # restored from the trash: with its history
@@ -255,7 +255,7 @@ def test_row9_two_servers_on_one_folder_lose_no_acknowledged_edit(tmp_path):
 
 
 def test_row9_the_server_waits_for_the_command_line_then_refuses_with_a_reason(server, unique_name):
-    from jupyter_crdt.history.sidecar import NotebookHistory
+    from jupyter_crdt.history import NotebookHistory
 
     nb = server.root / f"{unique_name}.ipynb"
     write_notebook(nb, make_notebook(2))

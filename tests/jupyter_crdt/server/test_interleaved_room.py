@@ -33,7 +33,7 @@ def source(doc):
 
 def test_alice_and_bob_type_one_line_alternately_through_a_room(server, unique_name):
     from crdt import HistoryFile
-    from jupyter_crdt.history.sidecar import sidecar_path
+    from jupyter_crdt.history import sidecar_path
 
     from ..history.helpers import cli
 

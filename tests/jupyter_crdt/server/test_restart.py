@@ -145,7 +145,7 @@ def test_room_unloads_after_last_client_and_reloads_from_history(fresh_server):
     """A room is unloaded (history flushed and unlocked, file saved) a while after its last client
     leaves; opening it again loads the same history and session."""
     from crdt.history_file import HistoryLockedError
-    from jupyter_crdt.history.sidecar import NotebookHistory
+    from jupyter_crdt.history import NotebookHistory
 
     server = fresh_server
     server.settings["document_cleanup_delay"] = 0.3
