@@ -94,7 +94,7 @@ def load(doc: Doc, nb: Mapping) -> None:
 
 
 def is_empty(doc: Doc) -> bool:
-    return not doc.store.clients and not doc.pending
+    return not doc.state_vector() and not doc.pending
 
 
 # -- document -> notebook -----------------------------------------------------------------------------
