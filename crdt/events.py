@@ -6,7 +6,7 @@ from typing import Any
 
 from .encoding import UNDEFINED
 from .structs.contents import ContentString
-from .types.base import item_value
+from .structs.item import item_value
 
 
 class Event:

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..encoding import UNDEFINED, Encoder
+from ..events import Event
 from ..limits import LIMITS, too_deep_message
 from ..structs.contents import (
     ContentAny,
     ContentBinary,
-    ContentDoc,
     ContentString,
     ContentType,
     utf16_offset,
@@ -141,9 +141,7 @@ class SharedType:
         if self.doc is not None:
             self.doc._observed -= 1
 
-    def _make_event(self, tr, subs: set):
-        from ..events import Event
-
+    def _make_event(self, tr, subs: set) -> Event:
         return Event(self, tr, subs)
 
     def to_py(self) -> Any:
@@ -361,18 +359,6 @@ def _key(k: Any) -> str:
     if isinstance(k, str):
         return k
     raise TypeError("keys of stored objects must be strings")
-
-
-def item_value(item: Item) -> Any:
-    """The last value an item holds (what a map key reads)."""
-    c = item.content
-    if c.__class__ is ContentType:
-        return c.type
-    if c.__class__ is ContentDoc:
-        return c.values()[0]
-    values = c.values()
-    # Content without values (formatting marks, deleted content) reads as undefined, as in Yjs.
-    return values[-1] if values else UNDEFINED
 
 
 def plain_value(v: Any) -> Any:

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..structs import contents as _contents
-from .base import SharedType, deep_to_py, item_value, map_delete, map_set
+from ..structs.item import item_value
+from .base import SharedType, deep_to_py, map_delete, map_set
 
 
 class Map(SharedType):

@@ -6,8 +6,9 @@ from typing import Any
 
 from ..encoding import Encoder
 from ..structs import contents as _contents
+from ..structs.item import item_value
 from .array import Array
-from .base import SharedType, item_value, plain_value
+from .base import SharedType, plain_value
 from .text import Text
 
 
