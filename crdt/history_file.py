@@ -358,7 +358,7 @@ def _apply(out: _Loaded, record: Any, path: Path, pos: int, nbytes: int) -> None
             n = len(out.hashes)
             if not isinstance(refs, list) or not all(isinstance(k, int) and 1 <= k <= n for k in refs):
                 raise HistoryFileError(path, pos, "bad dependency reference")
-            deps = [out.hashes[n - k] for k in refs]
+            deps = tuple(out.hashes[n - k] for k in refs)
             update = _unpack_update(data, encoding, path, pos)
             change = Change(deps, author, t, update, kind=ckind, message=message, meta=meta or {})
             history.add(change, check=False)
