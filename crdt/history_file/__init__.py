@@ -28,11 +28,10 @@ could ship one pointing anywhere): :class:`~crdt._fileio.UnsafeFileError` (an ``
 
 Modules, one idea each: :mod:`.codec` (the format: constants, frames, records, errors), :mod:`.scan`
 (bytes -> history), :mod:`.journal` (journal records and their covering), :mod:`.space` (dead bytes:
-when to checkpoint, when to compact), :mod:`.files` (reads, writes, syncs, the lock), :mod:`.writer`
+when to checkpoint, when to compact), :mod:`.disk` (reads, writes, syncs, the lock), :mod:`.writer`
 (:class:`HistoryWriter`), :mod:`.file` (:class:`HistoryFile`).
 """
 
-from .._fileio import UnsafeFileError
 from .codec import (
     BRANCH,
     CHANGE,
@@ -53,8 +52,8 @@ from .codec import (
     JournalEntry,
     TornTail,
 )
+from .disk import HistoryLockedError, UnsafeFileError
 from .file import HistoryFile
-from .files import HistoryLockedError
 from .writer import HistoryWriter
 
 __all__ = [

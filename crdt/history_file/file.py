@@ -7,9 +7,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from .. import _fileio
 from ..history import History
-from . import files
+from . import disk
 from .codec import (
     DEFAULT_CHECKPOINT_BYTES,
     DEFAULT_MAX_RECORD,
@@ -47,7 +46,7 @@ class HistoryFile:
         """As :meth:`read`, and the torn tail the reading ignored (None when the file ends cleanly):
         callers report it, since a copy cut short looks like one."""
         path = Path(path)
-        data = files.read_file(path)
+        data = disk.read_file(path)
         loaded = scan(data, path)
         if journal and loaded.journal.records:
             group_journal(loaded.history, loaded.journal.pending)
@@ -68,7 +67,7 @@ class HistoryFile:
         records grouped as :meth:`read` does) and the damage found (None if the file is sound). Raises
         :class:`HistoryFileError` when not even the header can be read. The file is not changed."""
         path = Path(path)
-        data = files.read_file(path)
+        data = disk.read_file(path)
         damage = None
         try:
             loaded = scan(data, path)
@@ -85,7 +84,7 @@ class HistoryFile:
     def read_journal(path: str | os.PathLike) -> list[JournalEntry]:
         """The journal records of ``path`` no change supersedes yet, in order (no lock is taken)."""
         path = Path(path)
-        return scan(files.read_file(path), path).journal.pending
+        return scan(disk.read_file(path), path).journal.pending
 
     @staticmethod
     def read_header(path: str | os.PathLike) -> dict[str, Any]:
@@ -94,7 +93,7 @@ class HistoryFile:
         ``{}`` if the file's creation was cut short before the header was complete.
         """
         path = Path(path)
-        fd = _fileio.open_nofollow(path, os.O_RDONLY)
+        fd = disk.open_nofollow(path, os.O_RDONLY)
         with os.fdopen(fd, "rb") as f:
             data = f.read(len(MAGIC) + FRAME_SIZE)
             if len(data) < len(MAGIC) + FRAME_SIZE:
@@ -135,16 +134,16 @@ class HistoryFile:
         """
         if max_record < 64:
             raise ValueError("max_record must be at least 64 bytes")
-        _fileio.require_locking()  # refuse before creating anything, never write unlocked
+        disk.require_locking()  # refuse before creating anything, never write unlocked
         path = Path(path)
         while True:
             try:
-                fd = _fileio.open_nofollow(path, os.O_RDWR | (os.O_CREAT if create else 0),
+                fd = disk.open_nofollow(path, os.O_RDWR | (os.O_CREAT if create else 0),
                                            0o644 if mode is None else mode)
             except FileNotFoundError:
                 raise FileNotFoundError(f"no history file at {path}") from None
             try:
-                files.lock(fd, path)
+                disk.lock(fd, path)
                 st = os.fstat(fd)
                 try:
                     same = os.stat(path).st_ino == st.st_ino
@@ -159,18 +158,18 @@ class HistoryFile:
         try:
             if mode is not None and stat.S_IMODE(st.st_mode) & ~mode & 0o777 and hasattr(os, "fchmod"):
                 os.fchmod(fd, stat.S_IMODE(st.st_mode) & mode)
-            loaded = scan(files.read_all(fd), path)
+            loaded = scan(disk.read_all(fd), path)
             if loaded.end == 0:  # new, or its creation was cut short
                 data = header_bytes(session_id)
                 os.ftruncate(fd, 0)
-                files.write_all(fd, data, 0)
-                files.sync(fd)
-                files.fsync_dir(path)
+                disk.write_all(fd, data, 0)
+                disk.sync(fd)
+                disk.fsync_dir(path)
                 loaded = scan(data, path)
             elif loaded.torn:
                 os.ftruncate(fd, loaded.end)
-                files.sync(fd)
-            files.remove_stale_temps(path)
+                disk.sync(fd)
+            disk.remove_stale_temps(path)
         except BaseException:
             os.close(fd)
             raise

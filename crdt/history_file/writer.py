@@ -7,9 +7,8 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
-from .. import _fileio
 from ..history import Change, History
-from . import files
+from . import disk
 from .codec import (
     JOURNAL_VERSION,
     VERSION,
@@ -184,7 +183,7 @@ class HistoryWriter:
             return
         self._unsynced = False
         try:
-            files.sync(fd)
+            disk.sync(fd)
         except BaseException:
             self._unsynced = True
             raise
@@ -192,9 +191,9 @@ class HistoryWriter:
     def _write(self, fd: int, data: bytes, *, sync: bool = True) -> None:
         start = self._end
         try:
-            files.write_all(fd, data, start)
+            disk.write_all(fd, data, start)
             if self.durable and sync:
-                files.sync(fd)
+                disk.sync(fd)
                 self._unsynced = False
             elif self.durable:
                 self._unsynced = True
@@ -253,14 +252,14 @@ class HistoryWriter:
             self._header, history, [e for e in self._journal.pending if e.seq > covered],
             checkpoint=checkpoint, compress=self.compress, max_record=self.max_record,
         )
-        tmp = self.path.parent / f"{files.temp_prefix(self.path)}{secrets.token_hex(6)}.compact"
-        fd = _fileio.open_nofollow(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = self.path.parent / f"{disk.temp_prefix(self.path)}{secrets.token_hex(6)}.compact"
+        fd = disk.open_nofollow(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             if hasattr(os, "fchmod"):  # the new file is exactly as private as the old one
                 os.fchmod(fd, os.fstat(old_fd).st_mode & 0o7777)
-            files.lock(fd, tmp)
-            files.write_all(fd, data, 0)
-            files.sync(fd)
+            disk.lock(fd, tmp)
+            disk.write_all(fd, data, 0)
+            disk.sync(fd)
             os.replace(tmp, self.path)
         except BaseException:
             os.close(fd)
@@ -269,8 +268,8 @@ class HistoryWriter:
             except OSError:
                 pass
             raise  # the old file is intact, and so is our bookkeeping of it
-        files.fsync_dir(self.path)
-        _fileio.unlock(old_fd)
+        disk.fsync_dir(self.path)
+        disk.unlock(old_fd)
         os.close(old_fd)
         self._fd = fd
         loaded = scan(data, self.path)  # also checks what we wrote
@@ -299,11 +298,11 @@ class HistoryWriter:
         try:
             self.append()
             if self._unsynced:
-                files.sync(self._fd)
+                disk.sync(self._fd)
                 self._unsynced = False
         finally:
             fd, self._fd = self._fd, None
-            _fileio.unlock(fd)
+            disk.unlock(fd)
             os.close(fd)
 
     def __enter__(self) -> HistoryWriter:

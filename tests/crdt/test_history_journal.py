@@ -195,7 +195,7 @@ def test_trace_with_per_keystroke_journaling_stays_small(tmp_path, data_dir):
 
 @pytest.mark.parametrize("durable", [True])
 def test_journal_is_synced_when_durable(tmp_path, durable, monkeypatch):
-    import crdt.history_file.files as hf
+    import crdt.history_file.disk as hf
 
     synced = []
     monkeypatch.setattr(hf, "sync", lambda fd: synced.append(fd))

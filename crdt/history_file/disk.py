@@ -7,6 +7,12 @@ import os
 from pathlib import Path
 
 from .. import _fileio
+from .._fileio import UnsafeFileError, open_nofollow, require_locking, unlock
+
+__all__ = [
+    "HistoryLockedError", "UnsafeFileError", "open_nofollow", "require_locking", "unlock", "read_all",
+    "fsync_dir", "sync", "write_all", "lock", "read_file", "temp_prefix", "remove_stale_temps",
+]
 
 
 class HistoryLockedError(OSError):
@@ -58,7 +64,7 @@ def lock(fd: int, path: Path) -> None:
 
 def read_file(path: Path, limit: int | None = None) -> bytes:
     """The bytes of the history file ``path`` (the first ``limit`` only, if given), never through a link."""
-    fd = _fileio.open_nofollow(path, os.O_RDONLY)
+    fd = open_nofollow(path, os.O_RDONLY)
     with os.fdopen(fd, "rb") as f:
         return f.read() if limit is None else f.read(limit)
 
