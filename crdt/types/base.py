@@ -67,7 +67,7 @@ class SharedType:
     def _apply_prelim(self, tr, prelim: Any) -> None:
         pass
 
-    def _root_name(self) -> str:
+    def _root_name(self) -> str | None:
         return self._name
 
     def _write_type_ref(self, enc: Encoder) -> None:
@@ -155,6 +155,7 @@ def locate(t: SharedType, k: int) -> tuple[Item, int]:
     """The visible item holding index ``k`` (0 <= k < len) and the index of its first unit."""
     markers = t._markers
     best = None
+    p: Any  # an Item: with 0 <= k < len the walk below never runs off either end of the list
     if markers:
         dist = k
         for m in markers:
@@ -375,7 +376,8 @@ def deep_to_py(root: SharedType) -> Any:
     the tree is walked with an explicit stack, so any depth converts without reaching Python's stack.
     """
     out: Any = {} if root._nests == "map" else []
-    stack = [(root, out)]
+    # (a Map or an Array, as its _nests says; the plain container its values go to)
+    stack: list[tuple[Any, Any]] = [(root, out)]
     pop = stack.pop
     push = stack.append
     while stack:
@@ -413,6 +415,7 @@ def map_set(tr, t: SharedType, key: str, value: Any) -> None:
     left = t._map.get(key)
     doc = tr.doc
     client = doc.client_id
+    content: ContentType | ContentBinary | ContentAny
     if isinstance(value, SharedType):
         _check_prelim(value)
         content = ContentType(value)

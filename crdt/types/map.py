@@ -53,7 +53,9 @@ class Map(SharedType):
     def __contains__(self, key: object) -> bool:
         if self._is_prelim():
             return key in (self._prelim or {})
-        item = self._map.get(key)  # type: ignore[arg-type]
+        if not isinstance(key, str):
+            return False
+        item = self._map.get(key)
         return item is not None and not item.deleted
 
     def __len__(self) -> int:

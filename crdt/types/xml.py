@@ -43,7 +43,8 @@ class XmlElement(XmlFragment):
     def attributes(self) -> dict[str, Any]:
         return {k: item_value(i) for k, i in self._map.items() if not i.deleted}
 
-    def to_py(self) -> dict:
+    # An element is a fragment (as in Yjs) whose plain form is a dict, not the fragment's list.
+    def to_py(self) -> dict:  # type: ignore[override]
         return {"nodeName": self.node_name, "attributes": self.attributes(), "children": super().to_py()}
 
 
