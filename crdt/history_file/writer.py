@@ -164,7 +164,7 @@ class HistoryWriter:
         self._saved_branches = branches
         space = self._space
         space.change(sum(len(c.update) for c in new))
-        covered = self._journal.take_covers(new)
+        covered = self._journal.take_covers(new) if self._journal.covers else None
         if covered is not None:
             space.dead += self._journal.cover(covered)
         for name, frame in branch_frames.items():
