@@ -224,7 +224,7 @@ class Awareness:
             enc.write_var_string(js_json(self._states.get(client)))
         return enc.to_bytes()
 
-    def apply_update(self, update: bytes, origin: Any = None) -> None:
+    def apply_update(self, update: bytes | memoryview, origin: Any = None) -> None:
         """Merge a remote awareness update.
 
         An entry is accepted if its clock is greater than the one we remember for that client, or
@@ -306,7 +306,7 @@ class Awareness:
                 callback(updates, origin)
 
 
-def decode_update(update: bytes) -> list[tuple[int, int, Any]]:
+def decode_update(update: bytes | memoryview) -> list[tuple[int, int, Any]]:
     """Decode an awareness update into ``(client, clock, state)`` triples (``None`` for removal).
 
     Raises :class:`~crdt.errors.DecodeError` for truncated data, invalid UTF-8 or JSON (JavaScript's

@@ -13,12 +13,12 @@ _unpack_f32 = struct.Struct(">f").unpack_from
 _unpack_f64 = struct.Struct(">d").unpack_from
 _unpack_i64 = struct.Struct(">q").unpack_from
 
-def var_uint_tail(data: bytes, pos: int, first: int) -> tuple[int, int]:
+def var_uint_tail(data: bytes | memoryview, pos: int, first: int) -> tuple[int, int]:
     """The rest of a var uint whose first byte (``first`` >= 0x80) was at ``pos - 1``: (value, next pos)."""
     return var_uint_rest(data, pos, first & 0x7F, 7)
 
 
-def var_uint_rest(data: bytes, pos: int, n: int, shift: int) -> tuple[int, int]:
+def var_uint_rest(data: bytes | memoryview, pos: int, n: int, shift: int) -> tuple[int, int]:
     """The rest of a var uint from ``pos`` on; ``n`` holds the value of its first ``shift`` bits.
 
     For loops that read bytes inline: past the end of ``data`` it raises IndexError, which the

@@ -171,11 +171,11 @@ class Encoder:
         self.write_var_uint(len(b))
         self.buf += b
 
-    def write_var_bytes(self, b: bytes) -> None:
+    def write_var_bytes(self, b: bytes | memoryview) -> None:
         self.write_var_uint(len(b))
         self.buf += b
 
-    def write_bytes(self, b: bytes) -> None:
+    def write_bytes(self, b: bytes | memoryview) -> None:
         self.buf += b
 
     def write_float32(self, x: float) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from .encoding import UNDEFINED
 from .structs.contents import ContentString
-from .types.base import item_value
+from .structs.item import item_value
 
 
 class Event:
@@ -20,8 +20,8 @@ class Event:
         self.current_target = target
         self.transaction = transaction
         self._subs = subs
-        self._delta = None
-        self._keys = None
+        self._delta: list[dict[str, Any]] | None = None
+        self._keys: dict[str, dict[str, Any]] | None = None
         self._path = None
 
     def __repr__(self) -> str:

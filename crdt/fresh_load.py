@@ -135,8 +135,9 @@ def _link_structs(doc, tr: Transaction, data: bytes, created_roots: list[str]) -
         # The parent last marked changed.
         noted = None
         deleted_runs: list[list[int]] = []
-        deleted_run = None
+        deleted_run: list[int] = []  # the run deleted_end ends (read only once one was started)
         deleted_end = -1
+        content: ContentString | ContentDeleted
         for _ in range(n_structs):
             info = data[pos]
             pos += 1

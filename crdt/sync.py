@@ -109,7 +109,7 @@ class SyncDoc(Protocol):
 # -- writing -------------------------------------------------------------------------------------
 
 
-def _sync_frame(sync_type: int, payload: bytes) -> bytes:
+def _sync_frame(sync_type: int, payload: bytes | memoryview) -> bytes:
     # One copy of the payload (a join), not two (an encoder's buffer, then bytes of it): big updates.
     return b"".join((var_uint(MESSAGE_SYNC), var_uint(sync_type), var_uint(len(payload)), payload))
 
@@ -129,7 +129,7 @@ def encode_sync_update(update: bytes) -> bytes:
     return _sync_frame(SYNC_UPDATE, update)
 
 
-def encode_awareness_message(awareness_update: bytes) -> bytes:
+def encode_awareness_message(awareness_update: bytes | memoryview) -> bytes:
     """A frame carrying an awareness update (from :meth:`crdt.awareness.Awareness.encode_update`)."""
     enc = Encoder()
     enc.write_var_uint(MESSAGE_AWARENESS)
@@ -216,7 +216,9 @@ def read_messages(frame: bytes) -> list[Message]:
 # -- answering -----------------------------------------------------------------------------------
 
 
-def handle_sync_message(doc: SyncDoc, kind: MessageKind, payload: bytes, origin: Any = None) -> bytes | None:
+def handle_sync_message(
+    doc: SyncDoc, kind: MessageKind, payload: bytes | memoryview, origin: Any = None
+) -> bytes | None:
     """Act on one sync message and return the frame to send back, if any.
 
     Step 1 is answered with step 2 (``doc.encode_state_as_update(payload)``); step 2 and update are
@@ -225,10 +227,12 @@ def handle_sync_message(doc: SyncDoc, kind: MessageKind, payload: bytes, origin:
     :class:`~crdt.errors.DecodeError` (and leaves the document unchanged), so the caller can close
     the connection.
     """
+    # A payload of 1 MiB or more is a memoryview into the frame (no copy); Doc reads any bytes-like
+    # input, though SyncDoc (matching crdt.Doc's annotations) says bytes.
     if kind is MessageKind.SYNC_STEP1:
-        return encode_sync_step2(doc.encode_state_as_update(payload))
+        return encode_sync_step2(doc.encode_state_as_update(payload))  # type: ignore[arg-type]
     if kind is MessageKind.SYNC_STEP2 or kind is MessageKind.SYNC_UPDATE:
-        doc.apply_update(payload, origin=origin)
+        doc.apply_update(payload, origin=origin)  # type: ignore[arg-type]
         return None
     raise ValueError(f"{kind} is not a sync message")
 

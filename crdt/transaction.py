@@ -8,6 +8,7 @@ from typing import Any
 
 from .delete_set import DeleteSet
 from .encoding import Encoder
+from .events import call_observers
 from .store import find_index, find_index_near
 from .structs.contents import ContentDeleted
 from .structs.item import Item, try_merge_with_lefts
@@ -101,8 +102,6 @@ def _cleanup(tr: Transaction) -> None:
                 if t._markers:
                     t._markers = []
         if doc._observed and tr.changed:
-            from .events import call_observers
-
             call_observers(tr)
         if doc._after_transaction:
             for cb in list(doc._after_transaction):

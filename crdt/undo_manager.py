@@ -463,16 +463,17 @@ def keep_item(item: Item | None, keep: bool) -> None:
 
 def follow_redone(store, client: int, clock: int) -> tuple[Any, int]:
     """The latest re-creation of the unit (client, clock): (struct, offset of the unit in it)."""
-    nxt: tuple[int, int] | None = (client, clock)
+    cur = (client, clock)
     diff = 0
     while True:
         if diff > 0:
-            nxt = (nxt[0], nxt[1] + diff)
-        s = store.get_item(nxt[0], nxt[1])
-        diff = nxt[1] - s.clock
+            cur = (cur[0], cur[1] + diff)
+        s = store.get_item(cur[0], cur[1])
+        diff = cur[1] - s.clock
         nxt = s.redone if s.is_item else None
         if nxt is None:
             return s, diff
+        cur = nxt
 
 
 def _redone_start(tr: Transaction, item) -> Any:

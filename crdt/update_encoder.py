@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .encoding import Encoder, utf8
 from .store import StructStore, find_index
 from .structs.contents import ContentDeleted, ContentString
@@ -45,6 +47,7 @@ def _write_whole_structs(enc: Encoder, structs: list, start: int) -> None:
     wv = enc.write_var_uint
     string = ContentString
     deleted = ContentDeleted
+    content: Any  # None only when origin is None, which takes the generic write below
     for i in range(start, len(structs)):
         s = structs[i]
         origin = s.origin if s.__class__ is Item else None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..encoding import UNDEFINED
 from ..store import StructStore, find_index
-from .contents import ContentDeleted, ContentType
+from .contents import ContentDeleted, ContentDoc, ContentType
 
 
 class GC:
@@ -491,3 +494,15 @@ def try_merge_with_lefts(structs: list, pos: int) -> int:
     if merged:
         del structs[pos + 1 - merged : pos + 1]
     return merged
+
+
+def item_value(item: Item) -> Any:
+    """The last value an item holds (what a map key reads)."""
+    c = item.content
+    if c.__class__ is ContentType:
+        return c.type
+    if c.__class__ is ContentDoc:
+        return c.values()[0]
+    values = c.values()
+    # Content without values (formatting marks, deleted content) reads as undefined, as in Yjs.
+    return values[-1] if values else UNDEFINED

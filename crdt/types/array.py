@@ -25,7 +25,7 @@ class Array(SharedType):
 
     __slots__ = ()
     _type_ref = 0
-    _nests = "list"
+    _nests: str | None = "list"
     _uses_markers = True
 
     def __init__(self, values: Iterable[Any] | None = None) -> None:

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..encoding import UNDEFINED, Encoder
+from ..events import Event
 from ..limits import LIMITS, too_deep_message
 from ..structs.contents import (
     ContentAny,
     ContentBinary,
-    ContentDoc,
     ContentString,
     ContentType,
     utf16_offset,
@@ -67,7 +67,7 @@ class SharedType:
     def _apply_prelim(self, tr, prelim: Any) -> None:
         pass
 
-    def _root_name(self) -> str:
+    def _root_name(self) -> str | None:
         return self._name
 
     def _write_type_ref(self, enc: Encoder) -> None:
@@ -141,9 +141,7 @@ class SharedType:
         if self.doc is not None:
             self.doc._observed -= 1
 
-    def _make_event(self, tr, subs: set):
-        from ..events import Event
-
+    def _make_event(self, tr, subs: set) -> Event:
         return Event(self, tr, subs)
 
     def to_py(self) -> Any:
@@ -157,6 +155,7 @@ def locate(t: SharedType, k: int) -> tuple[Item, int]:
     """The visible item holding index ``k`` (0 <= k < len) and the index of its first unit."""
     markers = t._markers
     best = None
+    p: Any  # an Item: with 0 <= k < len the walk below never runs off either end of the list
     if markers:
         dist = k
         for m in markers:
@@ -363,18 +362,6 @@ def _key(k: Any) -> str:
     raise TypeError("keys of stored objects must be strings")
 
 
-def item_value(item: Item) -> Any:
-    """The last value an item holds (what a map key reads)."""
-    c = item.content
-    if c.__class__ is ContentType:
-        return c.type
-    if c.__class__ is ContentDoc:
-        return c.values()[0]
-    values = c.values()
-    # Content without values (formatting marks, deleted content) reads as undefined, as in Yjs.
-    return values[-1] if values else UNDEFINED
-
-
 def plain_value(v: Any) -> Any:
     """``to_py`` of a stored value: shared types become plain Python data."""
     if isinstance(v, SharedType):
@@ -389,7 +376,8 @@ def deep_to_py(root: SharedType) -> Any:
     the tree is walked with an explicit stack, so any depth converts without reaching Python's stack.
     """
     out: Any = {} if root._nests == "map" else []
-    stack = [(root, out)]
+    # (a Map or an Array, as its _nests says; the plain container its values go to)
+    stack: list[tuple[Any, Any]] = [(root, out)]
     pop = stack.pop
     push = stack.append
     while stack:
@@ -427,6 +415,7 @@ def map_set(tr, t: SharedType, key: str, value: Any) -> None:
     left = t._map.get(key)
     doc = tr.doc
     client = doc.client_id
+    content: ContentType | ContentBinary | ContentAny
     if isinstance(value, SharedType):
         _check_prelim(value)
         content = ContentType(value)

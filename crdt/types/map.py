@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..structs import contents as _contents
-from .base import SharedType, deep_to_py, item_value, map_delete, map_set
+from ..structs.item import item_value
+from .base import SharedType, deep_to_py, map_delete, map_set
 
 
 class Map(SharedType):
@@ -52,7 +53,9 @@ class Map(SharedType):
     def __contains__(self, key: object) -> bool:
         if self._is_prelim():
             return key in (self._prelim or {})
-        item = self._map.get(key)  # type: ignore[arg-type]
+        if not isinstance(key, str):
+            return False
+        item = self._map.get(key)
         return item is not None and not item.deleted
 
     def __len__(self) -> int:

@@ -6,8 +6,9 @@ from typing import Any
 
 from ..encoding import Encoder
 from ..structs import contents as _contents
+from ..structs.item import item_value
 from .array import Array
-from .base import SharedType, item_value, plain_value
+from .base import SharedType, plain_value
 from .text import Text
 
 
@@ -42,7 +43,8 @@ class XmlElement(XmlFragment):
     def attributes(self) -> dict[str, Any]:
         return {k: item_value(i) for k, i in self._map.items() if not i.deleted}
 
-    def to_py(self) -> dict:
+    # An element is a fragment (as in Yjs) whose plain form is a dict, not the fragment's list.
+    def to_py(self) -> dict:  # type: ignore[override]
         return {"nodeName": self.node_name, "attributes": self.attributes(), "children": super().to_py()}
 
 

@@ -203,11 +203,11 @@ def _history_with(tmp_path: Path, payload_update: bytes, encoding: int, meta: ob
     """A valid history file (right checksums) whose one change holds ``payload_update``."""
     import msgpack
 
-    from crdt import history_file as hf
+    from crdt.history_file import codec as hf
 
     path = tmp_path / ".nb.ipynb.crdt"
     record = [hf.CHANGE, [], "mallory", 1.0, "edit", None, meta or {}, payload_update, encoding]
-    path.write_bytes(hf._header("s") + hf._frame(msgpack.packb(record, use_bin_type=True)))
+    path.write_bytes(hf.header_bytes("s") + hf.frame(msgpack.packb(record, use_bin_type=True)))
     return path
 
 

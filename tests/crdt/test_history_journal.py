@@ -15,7 +15,8 @@ import pytest
 
 import crdt
 from crdt.history import ChangeGrouper
-from crdt.history_file import JOURNAL, MAGIC, VERSION, HistoryFile, _frame
+from crdt.history_file import JOURNAL, MAGIC, VERSION, HistoryFile
+from crdt.history_file.codec import frame as _frame
 
 T0 = 1_700_000_000.0
 
@@ -194,10 +195,10 @@ def test_trace_with_per_keystroke_journaling_stays_small(tmp_path, data_dir):
 
 @pytest.mark.parametrize("durable", [True])
 def test_journal_is_synced_when_durable(tmp_path, durable, monkeypatch):
-    import crdt.history_file as hf
+    import crdt.history_file.disk as hf
 
     synced = []
-    monkeypatch.setattr(hf, "_sync", lambda fd: synced.append(fd))
+    monkeypatch.setattr(hf, "sync", lambda fd: synced.append(fd))
     h, w = HistoryFile.open(tmp_path / "h", durable=durable)
     before = len(synced)
     w.journal(b"\x00\x00", "ann", T0)

@@ -128,7 +128,8 @@ def _frames(data: bytes) -> list[tuple[int, int]]:
 
 def _reframe(data: bytes) -> bytes:
     """``data`` with every frame's checksums made right again (so the damage reaches the record decoder)."""
-    from crdt.history_file import FRAME_SIZE, _frame
+    from crdt.history_file.codec import FRAME_SIZE
+    from crdt.history_file.codec import frame as _frame
 
     if len(data) <= FRAME_SIZE:
         return data
@@ -141,7 +142,7 @@ def _reframe(data: bytes) -> bytes:
 def _record(*fields: Any) -> bytes:
     import msgpack
 
-    from crdt.history_file import _frame
+    from crdt.history_file.codec import frame as _frame
 
     return _frame(msgpack.packb(list(fields), use_bin_type=True))
 
@@ -210,7 +211,8 @@ def _random_msgpack(rnd: random.Random, depth: int = 0) -> Any:
 
 def structural_cases(bases: dict[str, bytes], bomb: bytes) -> list[tuple[str, bytes]]:
     """Hand-made hostile sidecars, each a valid file up to the record that attacks."""
-    from crdt.history_file import CHANGE, CHECKPOINT, FRAME, JOURNAL, PART, ZLIB, _header
+    from crdt.history_file.codec import CHANGE, CHECKPOINT, FRAME, JOURNAL, PART, ZLIB
+    from crdt.history_file.codec import header_bytes as _header
 
     plain = bases["plain"]
     head = _header("fuzz")
@@ -239,7 +241,8 @@ def structural_cases(bases: dict[str, bytes], bomb: bytes) -> list[tuple[str, by
 
 
 def mutate(rnd: random.Random, bases: dict[str, bytes], i: int) -> tuple[str, bytes]:
-    from crdt.history_file import CHANGE, MAGIC, _header
+    from crdt.history_file.codec import CHANGE, MAGIC
+    from crdt.history_file.codec import header_bytes as _header
 
     base = bases["plain"] if rnd.random() < 0.8 else bases["poisoned"]
     kind = i % 7

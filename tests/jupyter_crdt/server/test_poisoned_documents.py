@@ -194,7 +194,7 @@ def test_a_zlib_bomb_posted_to_the_merge_endpoint_is_refused_with_bounded_memory
 
     import msgpack
 
-    from crdt import history_file as hf
+    from crdt.history_file import codec as hf
 
     from ..history.fuzz_sidecars import zlib_bomb
 
@@ -203,7 +203,7 @@ def test_a_zlib_bomb_posted_to_the_merge_endpoint_is_refused_with_bounded_memory
     write_notebook(nb_path, make_notebook(2))
     before = nb_path.read_bytes()
     record = [hf.CHANGE, [], "mallory", 1.0, "edit", None, {}, zlib_bomb(), hf.ZLIB]
-    sidecar = hf._header("bomb") + hf._frame(msgpack.packb(record, use_bin_type=True))
+    sidecar = hf.header_bytes("bomb") + hf.frame(msgpack.packb(record, use_bin_type=True))
     assert len(sidecar) < 2_200_000
 
     async def main():
