@@ -4,7 +4,7 @@ A log is the bytes ``JUPYTER-CRDT-LOG 1\\n``, then framed records (``u32`` lengt
 body, little-endian; a msgpack map body): the session id, accepted updates with author and time, the base
 update, small facts such as ``saved_seq`` (``docs/file-format.md``, "Old logs"). Records were appended and
 fsynced; a torn tail (a crash mid-write) is cut off on load, losing at most the record being written. A
-log is locked (``crdt._fileio``'s lock, as history files are) while open, so a server of an earlier
+log is locked (``crdt.files``'s lock, as history files are) while open, so a server of an earlier
 version still writing it is never read half-way.
 
 Only :func:`jupyter_crdt.history.text.convert_log` reads logs now (and tests write them, to have one to

@@ -8,7 +8,7 @@ git like any other file. :func:`sidecar_path` gives the name; :func:`move_histor
 :func:`set_aside` keeps a damaged one under another name; :func:`write_history` writes a whole history;
 :func:`open_sidecar` opens one (locked, when it is to be written).
 
-Every write is link-safe and atomic (``crdt._fileio``): a sidecar that is a symbolic link is refused, never
+Every write is link-safe and atomic (``crdt.files``): a sidecar that is a symbolic link is refused, never
 followed, and a history is never more readable than its file (:func:`sidecar_mode`).
 """
 
@@ -230,7 +230,7 @@ def delete_history(notebook: str | os.PathLike, *, to_trash: bool = False) -> bo
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file renamed over it (keeps the old file's mode;
-    a symlinked file stays a link, its target is replaced: see ``crdt._fileio.replace_file``)."""
+    a symlinked file stays a link, its target is replaced: see ``crdt.files.replace_file``)."""
     _fileio.replace_file(path, data)
 
 
