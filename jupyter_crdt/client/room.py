@@ -32,7 +32,7 @@ from crdt.awareness import CHECK_INTERVAL, Awareness
 from crdt.decoding import Decoder
 from crdt.sync import Message, SyncSession
 from crdt.update_decoder import decode_state_vector
-from jupyter_crdt.client.kernel_session import ServerError, ServerInfo, api_quote
+from jupyter_crdt.client.server import Server, ServerError, api_quote
 
 SHARED_ROOT = "crdt:shared"
 #: Seconds a connection may take to sync, and any one call on the loop thread.
@@ -51,7 +51,7 @@ class RoomClientError(Exception):
 class RoomClient:
     """One kernel's connection to one room (a notebook's main room or one of its branch rooms)."""
 
-    def __init__(self, server: ServerInfo, api_path: str, branch: str = "main", *,
+    def __init__(self, server: Server, api_path: str, branch: str = "main", *,
                  user: dict[str, Any] | None = None) -> None:
         self.server = server
         self.api_path = api_path
@@ -102,6 +102,7 @@ class RoomClient:
         return self
 
     async def _connect(self, session_id: str) -> None:
+        # tornado (the server stack) only when a room is joined: a kernel that never joins stays light
         from tornado.httpclient import HTTPRequest
         from tornado.websocket import websocket_connect
 
