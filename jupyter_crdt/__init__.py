@@ -1,16 +1,21 @@
 """Jupyter integration of the ``crdt`` engine: collaborative, mergeable notebooks.
 
-Work in progress. The jupyter_server extension, the notebook schema, persistence, offline merge, the
-command line, magics and widget support live here (see the project's design notes); the engine is ``crdt``.
+The top level holds only the extension hooks (jupyter_server, JupyterLab, IPython) and the version; the
+work is in the layers below it (``docs/architecture.md``): ``notebook`` and ``text`` (documents),
+``history`` (sidecars and their operations), ``server`` (the extension), ``client`` (talking to a running
+server), and the two shells over them, ``cli`` (``jupyter crdt``) and ``magics`` (``%crdt``).
 """
 
 from typing import Any
 
-__version__ = "0.1.0"
+from jupyter_crdt.version import __version__
+
+__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
 
 
 def _jupyter_server_extension_points() -> list[dict]:
-    """The jupyter_server extension (imported lazily: ``import jupyter_crdt`` stays light)."""
+    """The jupyter_server extension (imported only here: the server stack is heavy, and absent from a
+    kernel-only install; ``import jupyter_crdt`` stays light)."""
     from jupyter_crdt.server.app import CrdtExtension
 
     return [{"module": "jupyter_crdt", "app": CrdtExtension}]

@@ -32,7 +32,7 @@ from crdt import AWARENESS_CHECK_INTERVAL as CHECK_INTERVAL
 from crdt import Awareness, Decoder
 from crdt.inspect import ContentType, Item, decode_state_vector, find_item, root_key, type_item
 from crdt.sync import Message, SyncSession
-from jupyter_crdt.client.kernel_session import ServerError, ServerInfo, api_quote
+from jupyter_crdt.client.server import Server, ServerError, api_quote
 from jupyter_crdt.text import apply_text
 
 SHARED_ROOT = "crdt:shared"
@@ -52,7 +52,7 @@ class RoomClientError(Exception):
 class RoomClient:
     """One kernel's connection to one room (a notebook's main room or one of its branch rooms)."""
 
-    def __init__(self, server: ServerInfo, api_path: str, branch: str = "main", *,
+    def __init__(self, server: Server, api_path: str, branch: str = "main", *,
                  user: dict[str, Any] | None = None) -> None:
         self.server = server
         self.api_path = api_path
@@ -103,6 +103,7 @@ class RoomClient:
         return self
 
     async def _connect(self, session_id: str) -> None:
+        # tornado (the server stack) only when a room is joined: a kernel that never joins stays light
         from tornado.httpclient import HTTPRequest
         from tornado.websocket import websocket_connect
 

@@ -15,8 +15,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from jupyter_crdt.client.kernel_session import find_session
-from jupyter_crdt.client.server import find_server
+from jupyter_crdt.client import find_server, find_session
 from jupyter_crdt.history import sidecar_path
 from tests.jupyter_crdt.server.notebooks import make_notebook, write_notebook
 from tests.jupyter_crdt.server.server import ADMIN_TOKEN, JupyterServer
