@@ -22,8 +22,9 @@ from crdt.limits import DEFAULT_DECOMPRESSION_RATIO, DEFAULT_MAX_DECOMPRESSED, D
 from jupyter_crdt.server import merge_handler
 from jupyter_crdt.server.events import RoomEvents, register_schemas
 from jupyter_crdt.server.handlers import handlers
+from jupyter_crdt.server.manager import RoomManager
 from jupyter_crdt.server.models import notebooks_available
-from jupyter_crdt.server.rooms import RoomManager, RoomSettings
+from jupyter_crdt.server.state import RoomSettings
 from jupyter_crdt.server.stores import (
     HistoryStore,
     LogStore,
@@ -328,7 +329,7 @@ class CrdtExtension(ExtensionApp):
         for room, file in self._open_rooms_at(old):
             # Synchronous: no update is appended between closing the old sidecar and reopening the moved one.
             room.store.relocate(new + file[len(old):])
-            room._set_state()  # the document's state.path: the new path
+            room.set_state()  # the document's state.path: the new path
         if os.path.isfile(new):
             move_history(old, new)  # False: nothing to move (no history, or moved with its room above)
             old_log, new_log = sidecar_path(old), sidecar_path(new)
@@ -342,7 +343,7 @@ class CrdtExtension(ExtensionApp):
             return
         for room, file in self._open_rooms_at(source):
             if file == source:
-                await room._flush()  # every accepted edit of the source is in its sidecar
+                await room.flush()  # every accepted edit of the source is in its sidecar
         copy_history(source, copy)  # a notebook's or a text file's: the copy gets its own session id
 
     async def _follow_delete(self, os_path: str) -> None:
@@ -351,7 +352,7 @@ class CrdtExtension(ExtensionApp):
 
         for room, _file in self._open_rooms_at(os_path):
             await room.close()  # the file is gone, so nothing is saved; releases the sidecar's lock
-            self.manager._forget(room)
+            self.manager.forget(room)
         # Where the file went, its history goes: to the trash with it when jupyter_server trashes files.
         to_trash = bool(getattr(self.serverapp.contents_manager, "delete_to_trash", False))
         try:
