@@ -24,7 +24,7 @@ import contextlib
 import time
 from typing import Any
 
-import crdt
+from crdt.inspect import UpdateView, drop_pending, pending_size
 from crdt.sync import encode_sync_step1
 from jupyter_crdt.server.protocol import EMPTY_STATE_VECTOR, encode_json_message
 from jupyter_crdt.server.state import PeerState, RoomState
@@ -38,17 +38,20 @@ PENDING_STRUCT_COST = 384
 class Durability(RoomState):
     """Acknowledgements after the history is on disk, and the accounting of pending updates."""
 
-    def _apply_counting_pending(self, ps: PeerState, update: bytes) -> None:
+    def _apply_counting_pending(self, ps: PeerState, update: UpdateView) -> None:
+        """Apply a peer's update (decoded once, by the caller); count what it leaves pending against
+        the caps."""
         before = pending_size(self.doc)
         if before == 0 and self._pending_bytes:
             self._forget_pending()  # integrated or dropped since (a reconciliation drops them)
+        size = len(update.update)
         self.doc.apply_update(update, origin=ps)
         after = pending_size(self.doc)
         if after == 0:
             if self._pending_bytes:
                 self._forget_pending()
         elif after > before:
-            cost = pending_cost(update, after - before)
+            cost = pending_cost(size, after - before)
             ps.pending_bytes += cost
             self._pending_bytes += cost
             if ps.pending_bytes > self.settings.pending_cap:
@@ -130,40 +133,8 @@ class Durability(RoomState):
             self._schedule_flush()
 
 
-def drop_pending(doc: crdt.Doc) -> None:
-    store = doc.store
-    store.pending = None
-    store.pending_ds = None
-    store.pending_missing = {}
-
-def pending_size(doc: crdt.Doc) -> int:
-    """How many structs and deleted ranges wait for missing updates (0: none)."""
-    store = doc.store
-    size = 0
-    if store.pending is not None:
-        size += sum(len(v) for v in store.pending.values())
-    if store.pending_ds is not None:
-        # Ranges, not clients: deletions of unknown ranges of one client would otherwise grow unseen.
-        size += sum(len(v) for v in store.pending_ds.values()) or 1
-    return size
-
-def pending_cost(update: bytes, new_structs: int) -> int:
-    """What an update that left ``new_structs`` more structs (or deleted ranges) pending counts against
-    the caps: its size plus the memory of each (tiny structs cost far more in memory than on the wire)."""
-    return len(update) + new_structs * PENDING_STRUCT_COST
-
-def without_pending(doc: crdt.Doc, state_vector: bytes | None = None) -> bytes:
-    """``doc.encode_state_as_update(state_vector)`` without the pending structs and deletions.
-
-    Yjs includes them; a room does not: no peer could integrate them either (the room is every
-    peer's hub, it broadcasts them once their dependencies arrive), and re-encoding megabytes of
-    them for every joining peer made joins take seconds."""
-    store = doc.store
-    pending, pending_ds = store.pending, store.pending_ds
-    if pending is None and pending_ds is None:
-        return doc.encode_state_as_update(state_vector)
-    store.pending = store.pending_ds = None
-    try:
-        return doc.encode_state_as_update(state_vector)
-    finally:
-        store.pending, store.pending_ds = pending, pending_ds
+def pending_cost(size: int, new_structs: int) -> int:
+    """What an update of ``size`` bytes that left ``new_structs`` more structs (or deleted ranges) pending
+    counts against the caps: its size plus the memory of each (tiny structs cost far more in memory than
+    on the wire)."""
+    return size + new_structs * PENDING_STRUCT_COST

@@ -21,7 +21,8 @@ from collections.abc import Awaitable
 from typing import Any
 
 import crdt
-from crdt.awareness import CHECK_INTERVAL
+from crdt.awareness import CHECK_INTERVAL, AwarenessChanges
+from crdt.inspect import UpdateView, decode_state_vector, decode_update, update_without_pending
 from crdt.sync import (
     MessageKind,
     encode_awareness_message,
@@ -30,15 +31,12 @@ from crdt.sync import (
     encode_sync_update,
     read_messages,
 )
-from crdt.update_decoder import read_update
-from jupyter_crdt.server.durability import without_pending
 from jupyter_crdt.server.protocol import (
     EMPTY_STATE_VECTOR,
     EMPTY_UPDATE,
     MESSAGE_JSON,
     OUTGOING_LOW_WATER,
     Peer,
-    check_state_vector,
     decode_save_request,
     encode_json_message,
 )
@@ -88,9 +86,10 @@ class PeerSync(Reconciler):
             if kind is MessageKind.SYNC_STEP1:
                 self._on_step1(ps, message.payload)
             elif kind is MessageKind.SYNC_STEP2:
-                self._on_step2(ps, message.payload)
+                # Decoded here, once: every step below reads (and applies) this view.
+                self._on_step2(ps, decode_update(message.payload))
             elif kind is MessageKind.SYNC_UPDATE:
-                self._on_update_message(ps, message.payload)
+                self._on_update_message(ps, decode_update(message.payload))
             elif kind is MessageKind.AWARENESS:
                 self.awareness.apply_update(message.payload, ps)
             elif kind is MessageKind.QUERY_AWARENESS:
@@ -103,12 +102,12 @@ class PeerSync(Reconciler):
         return None
 
     def _on_step1(self, ps: PeerState, state_vector: bytes) -> None:
-        check_state_vector(state_vector)
+        decode_state_vector(state_vector)  # raises DecodeError for a malformed one
         ps.their_sv = state_vector
         if ps.phase == "live":
-            ps.peer.send(encode_sync_step2(without_pending(self.doc, state_vector)))
+            ps.peer.send(encode_sync_step2(update_without_pending(self.doc, state_vector)))
 
-    def _on_step2(self, ps: PeerState, update: bytes) -> None:
+    def _on_step2(self, ps: PeerState, update: UpdateView) -> None:
         if ps.phase == "live":
             self._on_update_message(ps, update)
             return
@@ -122,13 +121,11 @@ class PeerSync(Reconciler):
         if not ps.peer.can_write:
             self._first_sync_read_only(ps, update)
             return
-        refs, _ = read_update(update)  # raises DecodeError before anything is applied
         if ps.view is not None:
             # Updates it sent before its step 2 belong to the same classification.
             ps.view.apply_update(update)
-            update = ps.view.encode_state_as_update()
-            refs, _ = read_update(update)
-        foreign = self._foreign_clients(refs)
+            update = decode_update(ps.view.encode_state_as_update())
+        foreign = self._foreign_clients(update)
         if foreign and not ps.full_state:
             # A step 2 only holds what the room lacks; judging the peer's document needs all of it.
             ps.full_state = True
@@ -153,18 +150,16 @@ class PeerSync(Reconciler):
     def _go_live(self, ps: PeerState) -> None:
         ps.phase = "live"
         sv = ps.their_sv
-        ps.peer.send(encode_sync_step2(without_pending(self.doc, sv)))
+        ps.peer.send(encode_sync_step2(update_without_pending(self.doc, sv)))
 
-    def _on_update_message(self, ps: PeerState, update: bytes) -> None:
+    def _on_update_message(self, ps: PeerState, update: UpdateView) -> None:
         if not ps.peer.can_write:
-            if update != EMPTY_UPDATE:
-                read_update(update)  # malformed input still closes the connection
+            if update.update != EMPTY_UPDATE:
                 self._refuse(ps, update)
             return
         if ps.phase == "syncing":
             # Sent before its step 2: keep it for the classification of the step 2.
-            read_update(update)
-            ps.pending_bytes += len(update)
+            ps.pending_bytes += len(update.update)
             if ps.pending_bytes > self.settings.pending_cap:
                 # Not the few edits a client makes before its step 2: drop them, its whole document
                 # (them included) comes with the step 2 asked for here.
@@ -203,7 +198,7 @@ class PeerSync(Reconciler):
             except Exception:  # noqa: BLE001 - a broken socket must not stop the room
                 self.log.debug("jupyter_crdt: send failed", exc_info=True)
 
-    def _on_awareness(self, changes: dict, origin: Any) -> None:
+    def _on_awareness(self, changes: AwarenessChanges, origin: Any) -> None:
         clients = changes["added"] + changes["updated"] + changes["removed"]
         if isinstance(origin, PeerState):
             origin.awareness_clients.update(changes["added"] + changes["updated"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Protocol
 
-import crdt
 from crdt.decoding import Decoder
 from crdt.encoding import Encoder
 
@@ -62,18 +61,6 @@ def decode_save_request(payload: bytes) -> int | None:
     if dec.read_var_string() != "save":
         return None
     return dec.read_var_uint()
-
-
-def check_state_vector(sv: bytes) -> None:
-    """Raise :class:`crdt.DecodeError` unless ``sv`` is a well-formed encoded state vector."""
-    from crdt.update_decoder import decode_state_vector
-
-    try:
-        decode_state_vector(sv)
-    except crdt.DecodeError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise crdt.DecodeError(f"malformed state vector: {e}") from None
 
 
 def parse_room_id(room_id: str) -> tuple[str, str, str]:

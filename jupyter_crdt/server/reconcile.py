@@ -23,10 +23,17 @@ import contextlib
 from typing import Any
 
 import crdt
-from crdt.encoding import Encoder
+from crdt.inspect import (
+    DeleteSet,
+    Item,
+    UpdateView,
+    delete_update,
+    deletes_live_items,
+    drop_pending,
+    pending_size,
+    update_without_pending,
+)
 from crdt.sync import encode_sync_step1, encode_sync_step2, encode_sync_update
-from crdt.update_decoder import read_update
-from jupyter_crdt.server.durability import drop_pending, pending_size, without_pending
 from jupyter_crdt.server.file_sync import FileSync
 from jupyter_crdt.server.loaders import FileGone
 from jupyter_crdt.server.protocol import EMPTY_UPDATE, encode_json_message
@@ -39,21 +46,20 @@ class Reconciler(FileSync):
     def _empty_content(self) -> Any:
         return self.model.export(crdt.Doc())
 
-    def _first_sync_read_only(self, ps: PeerState, update: bytes) -> None:
-        refs, _ = read_update(update)
-        view = crdt.Doc()
-        view.apply_update(update)
-        foreign = self._foreign_clients(refs)
+    def _first_sync_read_only(self, ps: PeerState, update: UpdateView) -> None:
+        foreign = self._foreign_clients(update)
         if foreign:
             # Bring the follower back in line without taking its content: delete its foreign copy.
-            ps.peer.send(encode_sync_update(_delete_update(self._new_ranges(view, foreign))))
-        elif update != EMPTY_UPDATE and _has_content(refs):
+            view = crdt.Doc()
+            view.apply_update(update)
+            ps.peer.send(encode_sync_update(delete_update(self._new_ranges(view, foreign))))
+        elif update.update != EMPTY_UPDATE and update.has_content():
             self._refuse(ps, update)
         ps.phase = "live"
-        ps.peer.send(encode_sync_step2(without_pending(self.doc, ps.their_sv)))
+        ps.peer.send(encode_sync_step2(update_without_pending(self.doc, ps.their_sv)))
 
-    def _foreign_clients(self, refs: dict[int, list]) -> set[int]:
-        """The clients of a foreign document in ``refs`` (decoded structs), or the empty set.
+    def _foreign_clients(self, update: UpdateView) -> set[int]:
+        """The clients of a foreign document in ``update``, or the empty set.
 
         Structs the room already holds are left aside. If any new struct hooks into something the
         room holds live (its origin, right origin or parent is a known struct that is not a dead
@@ -63,10 +69,10 @@ class Reconciler(FileSync):
         sv = self.doc.state_vector()
         new_clients: set[int] = set()
         new_structs = []
-        for client, structs in refs.items():
+        for client, structs in update.structs.items():
             known = sv.get(client, 0)
             for s in structs:
-                if s.clock + s.length > known and getattr(s, "is_item", False):
+                if s.clock + s.length > known and isinstance(s, Item):
                     new_clients.add(client)
                     new_structs.append(s)
         if not new_structs:
@@ -101,7 +107,7 @@ class Reconciler(FileSync):
                       self.room_id, ps.author, len(ranges))
         with self.doc.transact(origin=ps):
             self.doc.apply_update(view.encode_state_as_update())
-            self.doc.apply_update(_delete_update(ranges))
+            self.doc.apply_update(delete_update(ranges))
             if self.model.export(self.doc) != merged:
                 self.model.apply(self.doc, merged)
             self._repair_state()
@@ -113,13 +119,13 @@ class Reconciler(FileSync):
         # ps.view stays the peer's own document as it was (without the step 2 below): updates the peer
         # made before applying that step 2 integrate into it, later ones do not (see _merge_through_view).
         ps.their_sv = ps.their_sv or view.encode_state_vector()
-        ps.peer.send(encode_sync_step2(without_pending(self.doc, ps.their_sv)))
+        ps.peer.send(encode_sync_step2(update_without_pending(self.doc, ps.their_sv)))
         # Probe: the peer's answer tells us it has applied the step 2 above.
         ps.phase = "reconciling"
         ps.pending_bytes = 0  # counted its updates before the step 2 (merged above)
         ps.peer.send(encode_sync_step1(self.doc.encode_state_vector()))
 
-    def _merge_through_view(self, ps: PeerState, update: bytes) -> None:
+    def _merge_through_view(self, ps: PeerState, update: UpdateView) -> None:
         """An update from a peer that may not have applied its reconciliation yet.
 
         If it integrates into the peer's pre-reconciliation document, it was made there: its effect on
@@ -130,13 +136,13 @@ class Reconciler(FileSync):
         if view is None:
             self._apply_counting_pending(ps, update)
             return
-        _, ds = read_update(update)
-        if _overlaps(ds, ps.dead):
+        if _overlaps(update.delete_set, ps.dead):
             # It deletes the foreign copies we deleted: the peer has applied its reconciliation.
             self._apply_counting_pending(ps, update)
             return
         before = self.model.export(view)
         pending_before = pending_size(view)
+        # Applied to two documents: the second decodes it again (decoded structs become one document's).
         view.apply_update(update)
         if pending_size(view) > pending_before:
             self._apply_counting_pending(ps, update)
@@ -160,7 +166,7 @@ class Reconciler(FileSync):
                 if state.get("path") != self.loader.path:
                     state["path"] = self.loader.path
 
-    def _refuse(self, ps: PeerState, update: bytes) -> None:
+    def _refuse(self, ps: PeerState, update: UpdateView) -> None:
         """Tell a read-only peer its ``update`` was refused, and take it back on the peer's side: what it
         inserted is deleted there (a delete set of its new structs, sent as an ordinary update), so its
         editor shows the room's content again.
@@ -168,73 +174,23 @@ class Reconciler(FileSync):
         Content the peer deleted cannot come back in its document (a Yjs deletion is final; the room
         holds the items, but the peer's copy of them stays deleted): the refusal then says
         ``"reload": true``, and reopening the document shows the room's content."""
-        refs, ds = read_update(update)
-        inserted = self._unknown_item_ranges(refs)
+        inserted = update.item_ranges(self.doc.state_vector())
         if inserted:
-            ps.peer.send(encode_sync_update(_delete_update(inserted)))
+            ps.peer.send(encode_sync_update(delete_update(inserted)))
         message: dict[str, Any] = {
             "type": "error",
             "code": "read_only",
             "message": "This document is read-only for you: your change was not applied.",
         }
-        if self._deletes_live_items(ds):
+        if deletes_live_items(self.doc, update.delete_set):
             message["reload"] = True
         ps.peer.send(encode_json_message(message))
 
-    def _unknown_item_ranges(self, refs: dict[int, list]) -> dict[int, tuple[int, int]]:
-        """Per client, the clock range spanning the items of ``refs`` the room does not hold."""
-        sv = self.doc.state_vector()
-        ranges: dict[int, tuple[int, int]] = {}
-        for client, structs in refs.items():
-            known = sv.get(client, 0)
-            for st in structs:
-                if not getattr(st, "is_item", False) or st.clock + st.length <= known:
-                    continue
-                start, end = max(st.clock, known), st.clock + st.length
-                if client in ranges:
-                    start, end = min(start, ranges[client][0]), max(end, ranges[client][1])
-                ranges[client] = (start, end)
-        return ranges
 
-    def _deletes_live_items(self, ds: Any) -> bool:
-        """Whether the delete set ``ds`` deletes something the room holds undeleted."""
-        store = self.doc.store
-        for client, runs in ds.clients.items():
-            structs = store.clients.get(client)
-            if not structs:
-                continue
-            known = store.get_state(client)
-            for clock, length in runs:
-                end = min(clock + length, known)
-                while clock < end:
-                    st = store.get_item(client, clock)
-                    if getattr(st, "is_item", False) and not st.deleted:
-                        return True
-                    clock = st.clock + st.length
-        return False
-
-
-def _delete_update(ranges: dict[int, tuple[int, int]]) -> bytes:
-    """An update with no structs that deletes clocks ``[start, end)`` of each client in ``ranges``."""
-    ranges = {c: r for c, r in ranges.items() if r[1] > r[0]}
-    enc = Encoder()
-    enc.write_var_uint(0)
-    enc.write_var_uint(len(ranges))
-    for client in sorted(ranges, reverse=True):
-        start, end = ranges[client]
-        enc.write_var_uint(client)
-        enc.write_var_uint(1)
-        enc.write_var_uint(start)
-        enc.write_var_uint(end - start)
-    return enc.to_bytes()
-
-def _overlaps(ds: Any, ranges: dict[int, tuple[int, int]]) -> bool:
+def _overlaps(ds: DeleteSet, ranges: dict[int, tuple[int, int]]) -> bool:
     """Whether the delete set ``ds`` deletes anything in ``ranges`` (client -> [start, end))."""
     for client, (start, end) in ranges.items():
         for clock, length in ds.clients.get(client, ()):
             if clock < end and clock + length > start:
                 return True
     return False
-
-def _has_content(refs: dict[int, list]) -> bool:
-    return any(getattr(s, "is_item", False) for structs in refs.values() for s in structs)

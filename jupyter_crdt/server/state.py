@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import crdt
-from crdt.awareness import Awareness
 from jupyter_crdt.server.events import NO_EVENTS, RoomEvents
 from jupyter_crdt.server.loaders import FileGone, FileLoader
 from jupyter_crdt.server.models import DocumentModel
@@ -105,7 +104,7 @@ class RoomState:
         self.settings = settings or RoomSettings()
         self.log = log or logging.getLogger(__name__)
         self.doc = crdt.Doc()
-        self.awareness = Awareness(self.doc)
+        self.awareness = crdt.Awareness(self.doc)
         self.awareness.set_local_state(None)
         self.peers: dict[Peer, PeerState] = {}
         self.ready = asyncio.Event()

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from jupyter_crdt.server.durability import without_pending
+from crdt.inspect import update_without_pending
 from jupyter_crdt.server.events import NO_EVENTS, RoomEvents
 from jupyter_crdt.server.room import Room
 from jupyter_crdt.server.state import AUTHOR_SERVER, RoomSettings
@@ -54,7 +54,7 @@ class Timeline:
                     raise LookupError(f"timeline {self.room_id} was closed")
                 return room
             room = Room(self.room_id, self.origin.model, None, self._store, self._settings, self._log,
-                        on_empty=self._unloaded, seed=without_pending(self.origin.doc))
+                        on_empty=self._unloaded, seed=update_without_pending(self.origin.doc))
             room.read_only = True
             room.events = self._events
             await room.initialize()
