@@ -16,7 +16,7 @@ keeps the id and clients that reconnect are recognised, plus a few small facts a
 - :class:`LogStore`: the format text files' histories had before, kept to convert them: a sidecar
   ``.NAME.crdtlog``: a header, then framed records (length, CRC-32, msgpack body), appended and
   fsynced; a torn tail (a crash mid-write) is cut off on load, losing at most the record being written.
-  Locked (``crdt._fileio``'s lock, as history files are) so two servers never write one log.
+  Locked (``crdt.files``' lock, as history files are) so two servers never write one log.
 - :class:`MemoryStore`: nothing on disk (history disabled, or a contents manager without files).
 """
 
@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import msgpack
 
-from crdt import _fileio
+from crdt import files as _fileio
 
 _HEADER = b"JUPYTER-CRDT-LOG 1\n"
 _FRAME = struct.Struct("<II")  # body length, CRC-32 of body
