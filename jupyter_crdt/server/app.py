@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, default
 
-from crdt import limits
-from crdt.history_file import UnsafeFileError
+from crdt import UnsafeFileError
 from crdt.limits import DEFAULT_DECOMPRESSION_RATIO, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_DEPTH
+from crdt.limits import configure as configure_limits
 from jupyter_crdt.history.sidecar import copy_history, delete_history, move_history
 from jupyter_crdt.history.sidecar import sidecar_path as sidecar_path_of
 from jupyter_crdt.server import merge_handler
@@ -217,7 +217,7 @@ class CrdtExtension(ExtensionApp):
         self.settings["page_config_hook"] = page_config_hook(self.settings.get("page_config_hook"))
         web_settings = self._server.web_app.settings
         web_settings["websocket_max_message_size"] = self.max_message_size
-        limits.configure(
+        configure_limits(
             max_depth=self.max_nesting_depth,
             decompression_ratio=self.max_decompression_ratio,
             max_decompressed=self.max_decompressed_size,

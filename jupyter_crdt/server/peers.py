@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import crdt
-from crdt.awareness import CHECK_INTERVAL, AwarenessChanges
 from crdt.inspect import UpdateView, decode_state_vector, decode_update, update_without_pending
 from crdt.sync import (
     MessageKind,
@@ -198,7 +197,7 @@ class PeerSync(Reconciler):
             except Exception:  # noqa: BLE001 - a broken socket must not stop the room
                 self.log.debug("jupyter_crdt: send failed", exc_info=True)
 
-    def _on_awareness(self, changes: AwarenessChanges, origin: Any) -> None:
+    def _on_awareness(self, changes: Mapping[str, Any], origin: Any) -> None:
         clients = changes["added"] + changes["updated"] + changes["removed"]
         if isinstance(origin, PeerState):
             origin.awareness_clients.update(changes["added"] + changes["updated"])
@@ -213,7 +212,7 @@ class PeerSync(Reconciler):
 
     async def _awareness_loop(self) -> None:
         while True:
-            await asyncio.sleep(CHECK_INTERVAL)
+            await asyncio.sleep(crdt.AWARENESS_CHECK_INTERVAL)
             self.awareness.check_timeouts()
 
     def _on_json_channel(self, ps: PeerState, payload: bytes) -> None:

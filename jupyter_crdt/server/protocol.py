@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 from typing import Protocol
 
-from crdt.decoding import Decoder
-from crdt.encoding import Encoder
+import crdt
 
 #: Outer message type of the JSON channel (JupyterLab's "raw" messages: save, ack, errors).
 MESSAGE_JSON = 2
@@ -47,7 +46,7 @@ class Peer(Protocol):
 
 def encode_json_message(message: dict) -> bytes:
     """A frame on the JSON channel (type 2, varstring JSON), as the reference server sends."""
-    enc = Encoder()
+    enc = crdt.Encoder()
     enc.write_var_uint(MESSAGE_JSON)
     enc.write_var_string(json.dumps(message))
     return enc.to_bytes()
@@ -57,7 +56,7 @@ def decode_save_request(payload: bytes) -> int | None:
     """The request id of a JSON-channel payload (after its type) that asks for a save, as JupyterLab
     sends it (varstring ``"save"``, varuint id); None for any other message. Raises
     :class:`crdt.DecodeError` for a malformed one."""
-    dec = Decoder(payload)
+    dec = crdt.Decoder(payload)
     if dec.read_var_string() != "save":
         return None
     return dec.read_var_uint()

@@ -20,7 +20,6 @@ import pytest
 import crdt
 import crdt.doc
 import crdt.update_decoder
-from crdt.decoding import Decoder
 from crdt.sync import MessageKind, encode_sync_step2, encode_sync_update, read_messages
 from jupyter_crdt.server.models import TextFileModel
 from jupyter_crdt.server.protocol import MESSAGE_JSON
@@ -46,7 +45,7 @@ class PeerDouble:
         for frame in self.frames:
             for m in read_messages(frame):
                 if m.kind is MessageKind.CUSTOM and m.custom_type == MESSAGE_JSON:
-                    out.append(json.loads(Decoder(bytes(m.payload)).read_var_string()))
+                    out.append(json.loads(crdt.Decoder(bytes(m.payload)).read_var_string()))
         return out
 
     def updates(self) -> list[bytes]:
