@@ -11,20 +11,23 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, default
 
-from crdt import limits
-from crdt.history_file import UnsafeFileError
+from crdt import UnsafeFileError
 from crdt.limits import DEFAULT_DECOMPRESSION_RATIO, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_DEPTH
-from jupyter_crdt.history import LogStore, log_path
+from crdt.limits import configure as configure_limits
+from jupyter_crdt.history import copy_history, delete_history, move_history
+from jupyter_crdt.history import sidecar_path as sidecar_path_of
 from jupyter_crdt.server import merge_handler
 from jupyter_crdt.server.events import RoomEvents, register_schemas
 from jupyter_crdt.server.handlers import handlers
+from jupyter_crdt.server.manager import RoomManager
 from jupyter_crdt.server.models import notebooks_available
-from jupyter_crdt.server.rooms import RoomManager, RoomSettings
+from jupyter_crdt.server.room import Room
+from jupyter_crdt.server.state import RoomSettings
 from jupyter_crdt.server.stores import (
     HistoryStore,
     MemoryStore,
@@ -32,6 +35,9 @@ from jupyter_crdt.server.stores import (
     SidecarHistoryStore,
     TextHistoryStore,
 )
+
+if TYPE_CHECKING:
+    from jupyter_server.serverapp import ServerApp
 
 #: jupyter_server's contents events (``ContentsManager.emit``): rename, copy, delete, save, get.
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
@@ -189,7 +195,7 @@ class CrdtExtension(ExtensionApp):
             if package is not None and hasattr(package, "enabled"):
                 package.enabled = False
 
-    def initialize(self) -> None:
+    def initialize(self) -> None:  # type: ignore[override]  # ExtensionApp's takes no argv either
         if self._conflict is None:
             self._conflict = self._find_conflict()
             if self._conflict:
@@ -198,12 +204,18 @@ class CrdtExtension(ExtensionApp):
             return  # no settings, no routes, no page config hook: the frontend keeps the reference's stack
         super().initialize()
 
+    @property
+    def _server(self) -> ServerApp:
+        """The server this extension is linked to (it is, before any of the methods below runs)."""
+        assert self.serverapp is not None
+        return self.serverapp
+
     def initialize_settings(self) -> None:
         # In this extension's settings, which are copied onto the web application's after this method.
         self.settings["page_config_hook"] = page_config_hook(self.settings.get("page_config_hook"))
-        web_settings = self.serverapp.web_app.settings
+        web_settings = self._server.web_app.settings
         web_settings["websocket_max_message_size"] = self.max_message_size
-        limits.configure(
+        configure_limits(
             max_depth=self.max_nesting_depth,
             decompression_ratio=self.max_decompression_ratio,
             max_decompressed=self.max_decompressed_size,
@@ -224,7 +236,7 @@ class CrdtExtension(ExtensionApp):
             # The reference's session, awareness and fork events, under its schema ids (server/events.py).
             register_schemas(event_logger)
         self.manager = RoomManager(
-            self.serverapp.contents_manager,
+            self._server.contents_manager,
             lambda: web_settings["file_id_manager"],
             self.room_settings,
             self._make_store,
@@ -278,7 +290,7 @@ class CrdtExtension(ExtensionApp):
         Compatible in spirit with jupyter-collaboration's ``get_document``: this is the document
         itself, not a copy.
         """
-        file_id_manager = self.serverapp.web_app.settings["file_id_manager"]
+        file_id_manager = self._server.web_app.settings["file_id_manager"]
         file_id = file_id_manager.index(path)
         room = await self.manager.get_branch(file_format, content_type, file_id, branch)
         return room.doc
@@ -293,41 +305,41 @@ class CrdtExtension(ExtensionApp):
         if not self.history_enabled or action not in ("rename", "copy", "delete"):
             return
         await asyncio.sleep(0)  # let jupyter-server-fileid record it first (its listener is a task too)
-        get_os_path = getattr(self.serverapp.contents_manager, "_get_os_path", None)
+        get_os_path = getattr(self._server.contents_manager, "_get_os_path", None)
         if get_os_path is None:
             return  # not a contents manager of plain files: no sidecars
         try:
             os_path = get_os_path(data["path"])
-            source = get_os_path(data["source_path"]) if action != "delete" else None
-            if action == "rename":
-                self._follow_rename(source, os_path)
-            elif action == "copy":
-                await self._follow_copy(source, os_path)
-            else:
+            if action == "delete":
                 await self._follow_delete(os_path)
+            elif action == "rename":
+                self._follow_rename(get_os_path(data["source_path"]), os_path)
+            else:
+                await self._follow_copy(get_os_path(data["source_path"]), os_path)
         except UnsafeFileError as e:  # a sidecar that is a link: left alone, said why
             self.log.warning("jupyter_crdt: the history did not follow %s of %s: %s", action,
                              data.get("path"), e)
         except Exception:  # noqa: BLE001 - never break the contents API over a sidecar
             self.log.exception("jupyter_crdt: the history did not follow %s of %s", action, data.get("path"))
 
-    def _open_rooms_at(self, os_path: str) -> list[tuple[object, str]]:
+    def _open_rooms_at(self, os_path: str) -> list[tuple[Room, str]]:
         """Open rooms whose file is ``os_path`` or lies under the directory ``os_path``, with their file."""
         found = []
         for room in list(self.manager.rooms.values()):
             file = _store_file(room.store)
-            inside = file is not None and (file == os_path or file.startswith(os_path + os.sep))
-            if inside and not room.closed:
+            if file is None or room.closed:
+                continue
+            if file == os_path or file.startswith(os_path + os.sep):
                 found.append((room, file))
         return found
 
     def _follow_rename(self, old: str, new: str) -> None:
-        from jupyter_crdt.history.sidecar import move_history
-
         for room, file in self._open_rooms_at(old):
             # Synchronous: no update is appended between closing the old sidecar and reopening the moved one.
-            room.store.relocate(new + file[len(old):])
-            room._set_state()  # the document's state.path: the new path
+            store = room.store
+            if isinstance(store, SidecarHistoryStore):  # what _store_file found a file for
+                store.relocate(new + file[len(old):])
+            room.set_state()  # the document's state.path: the new path
         if os.path.isfile(new):
             move_history(old, new)  # False: nothing to move (no history, or moved with its room above)
             old_log, new_log = log_path(old), log_path(new)
@@ -335,24 +347,19 @@ class CrdtExtension(ExtensionApp):
                 os.replace(old_log, new_log)
 
     async def _follow_copy(self, source: str, copy: str) -> None:
-        from jupyter_crdt.history.sidecar import copy_history
-
         if not os.path.isfile(copy):
             return
         for room, file in self._open_rooms_at(source):
             if file == source:
-                await room._flush()  # every accepted edit of the source is in its sidecar
+                await room.flush()  # every accepted edit of the source is in its sidecar
         copy_history(source, copy)  # a notebook's or a text file's: the copy gets its own session id
 
     async def _follow_delete(self, os_path: str) -> None:
-        from jupyter_crdt.history.sidecar import delete_history
-        from jupyter_crdt.history.sidecar import sidecar_path as sidecar_path_of
-
         for room, _file in self._open_rooms_at(os_path):
             await room.close()  # the file is gone, so nothing is saved; releases the sidecar's lock
-            self.manager._forget(room)
+            self.manager.forget(room)
         # Where the file went, its history goes: to the trash with it when jupyter_server trashes files.
-        to_trash = bool(getattr(self.serverapp.contents_manager, "delete_to_trash", False))
+        to_trash = bool(getattr(self._server.contents_manager, "delete_to_trash", False))
         try:
             delete_history(os_path, to_trash=to_trash)
         except OSError as e:  # kept rather than deleted for good: the notebook itself is in the trash
@@ -371,7 +378,4 @@ def _store_file(store: HistoryStore) -> str | None:
     """The path of the file whose history ``store`` keeps on disk (None: kept in memory)."""
     if isinstance(store, SidecarHistoryStore):
         return store.path
-    if isinstance(store, LogStore):
-        head, tail = os.path.split(store.path)
-        return os.path.join(head, tail[1 : -len(".crdtlog")])
     return None

@@ -28,7 +28,8 @@ from jupyter_crdt.server.stores import Loaded, Record
 
 if TYPE_CHECKING:
     from jupyter_crdt.history import NotebookHistory
-    from jupyter_crdt.server.rooms import Room, RoomManager
+    from jupyter_crdt.server.manager import RoomManager
+    from jupyter_crdt.server.room import Room
 
 #: A branch name people and tools may use (branches starting otherwise are the history's own).
 BRANCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
@@ -269,7 +270,7 @@ async def delete_branch(manager: RoomManager, main: Room, name: str) -> None:
     room = _branch_room(manager, main, name)
     if room is not None:
         await room.close()
-        manager._forget(room)
+        manager.forget(room)
     nh = notebook_history(main)  # the room's close may have taken a while: the history as it is now
     if name in nh.history.branches:
         nh.history.delete_branch(name)

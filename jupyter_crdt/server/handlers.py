@@ -1,4 +1,4 @@
-"""HTTP and websocket handlers: thin shells over :mod:`jupyter_crdt.server.rooms`.
+"""HTTP and websocket handlers: thin shells over :mod:`jupyter_crdt.server.manager` and its rooms.
 
 The collaboration protocol of JupyterLab's reference server (so ``@jupyter/docprovider`` works as is):
 
@@ -45,16 +45,16 @@ from jupyter_crdt.notebook import diff_notebooks
 from jupyter_crdt.server import branches as branches_api
 from jupyter_crdt.server.branches import MAIN, BadBranchName, BranchExists, NoBranches, UnknownBranch
 from jupyter_crdt.server.loaders import FileGone
-from jupyter_crdt.server.rooms import (
+from jupyter_crdt.server.manager import RoomManager
+from jupyter_crdt.server.protocol import (
     CLOSE_INVALID_DATA,
     CLOSE_LOCKED,
     CLOSE_NOT_FOUND,
     CLOSE_NOT_READING,
     CLOSE_SERVER_ERROR,
     OUTGOING_LOW_WATER,
-    Room,
-    RoomManager,
 )
+from jupyter_crdt.server.room import Room
 from jupyter_crdt.server.stores import StoreLocked
 
 AUTH_RESOURCE = "contents"

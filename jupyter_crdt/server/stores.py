@@ -161,7 +161,7 @@ class StoreLocked(RuntimeError):
 
 class HistoryUnavailable(RuntimeError):
     """The history sidecar may not be used at all (it is a symbolic link): the document opens without a
-    history, and says so (:attr:`jupyter_crdt.server.rooms.Room.history_error`)."""
+    history, and says so (:attr:`jupyter_crdt.server.room.Room.history_error`)."""
 
 
 class SidecarHistoryStore:

@@ -22,7 +22,7 @@ PRIVATE_STATE = re.compile(
 # Modules still crossing the boundary, converted on another branch (the server's); the second test makes
 # sure each entry still needs to be here, so the list only shrinks.
 NOT_YET_CONVERTED = {
-    "server/rooms.py", "server/handlers.py", "server/branches.py", "server/app.py", "server/stores.py",
+    "server/handlers.py", "server/branches.py", "server/stores.py",
 }
 
 

@@ -351,7 +351,8 @@ async def _open_like_server(case: dict) -> tuple[int, str, str]:
 
     from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 
-    from jupyter_crdt.server.rooms import RoomManager, RoomSettings
+    from jupyter_crdt.server.manager import RoomManager
+    from jupyter_crdt.server.state import RoomSettings
     from jupyter_crdt.server.stores import NotebookHistoryStore
 
     log = logging.getLogger("fuzz")
@@ -425,7 +426,7 @@ def main() -> None:
 
     import jupyter_crdt.cli  # noqa: F401
     import jupyter_crdt.notebook  # noqa: F401
-    import jupyter_crdt.server.rooms  # noqa: F401
+    import jupyter_crdt.server.manager  # noqa: F401
     import jupyter_crdt.server.stores  # noqa: F401
     for case in cases:
         print(json.dumps({"start": case["case"]}), flush=True)

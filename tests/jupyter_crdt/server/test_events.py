@@ -294,8 +294,10 @@ def test_the_fork_registry_belongs_to_one_server_and_goes_with_its_rooms(server,
     (server.root / path).write_text("root\n")
 
     async def main():
+        from jupyter_crdt.server.manager import RoomManager
         from jupyter_crdt.server.models import TextFileModel
-        from jupyter_crdt.server.rooms import Room, RoomManager, RoomSettings
+        from jupyter_crdt.server.room import Room
+        from jupyter_crdt.server.state import RoomSettings
         from jupyter_crdt.server.stores import MemoryStore
 
         # Two servers' managers in one process (as two ServerApps in one test process would have).
