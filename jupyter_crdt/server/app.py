@@ -19,7 +19,7 @@ from traitlets import Bool, Float, Int, default
 from crdt import UnsafeFileError
 from crdt.limits import DEFAULT_DECOMPRESSION_RATIO, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_DEPTH
 from crdt.limits import configure as configure_limits
-from jupyter_crdt.history import copy_history, delete_history, move_history
+from jupyter_crdt.history import copy_history, delete_history, log_path, move_history
 from jupyter_crdt.history import sidecar_path as sidecar_path_of
 from jupyter_crdt.server import merge_handler
 from jupyter_crdt.server.events import RoomEvents, register_schemas
