@@ -390,7 +390,7 @@ class Room:
         nothing is applied twice; another tool's edit is merged three-way with the unsaved edits."""
         from jupyter_crdt.history.sidecar import UNEXPLAINED_NOTE, file_is_newer
 
-        find = getattr(self.store, "recorded_position", None)
+        find = self.store.recorded_position
         if known_saved and find is not None:
             position = find(lambda doc: self.model.digest(self.model.export(doc)) == digest)
             if position is not None:
@@ -930,7 +930,7 @@ class Room:
         await self._flush()
         # A store that makes updates durable only once their change closes (a branch's) says when that
         # is: flush again then, until every peer's updates are acknowledged.
-        while not self.closed and hasattr(self.store, "deadline"):
+        while not self.closed and self.store.deadline is not None:
             if not any(ps.unacked for ps in self.peers.values()):
                 return
             deadline = self.store.deadline
