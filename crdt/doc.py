@@ -18,7 +18,7 @@ from .types.array import Array
 from .types.base import SharedType
 from .types.map import Map
 from .types.text import Text
-from .update_decoder import decode_state_vector, read_update
+from .update_decoder import UpdateView, decode_state_vector, read_update
 from .update_encoder import encode_state_vector, write_structs
 
 # Updates at least this big (a document's full state, a long absence) are applied with the cyclic GC
@@ -171,9 +171,14 @@ class Doc:
             parts.append(diff_update(encode_refs(store.pending, DeleteSet()), state_vector or b"\x00"))
         return merge_updates(parts)
 
-    def apply_update(self, update: bytes, origin: Any = None) -> None:
-        """Apply a v1 update from a peer. A malformed one raises ``DecodeError`` and changes nothing."""
-        if len(update) >= BULK_UPDATE_BYTES and cyclic_gc.isenabled():
+    def apply_update(self, update: bytes | UpdateView, origin: Any = None) -> None:
+        """Apply a v1 update from a peer. A malformed one raises ``DecodeError`` and changes nothing.
+
+        ``update`` may be an :class:`~crdt.inspect.UpdateView` (:func:`crdt.inspect.decode_update`): it
+        is applied without decoding it again (its structs then belong to this document).
+        """
+        size = len(update.update) if isinstance(update, UpdateView) else len(update)
+        if size >= BULK_UPDATE_BYTES and cyclic_gc.isenabled():
             # Tens of thousands of new objects, all kept: the cyclic GC would scan the growing heap
             # again and again while they are made. Pause it, then give the new objects their one
             # young-generation pass before returning (so no GC work is left for the caller).
@@ -186,12 +191,15 @@ class Doc:
             return
         self._apply_update(update, origin)
 
-    def _apply_update(self, update: bytes, origin: Any) -> None:
-        if not self.store.clients and integration.FAST_PATH and update.__class__ is bytes:
-            # An empty document (opening one): decode and link in one pass when the update allows.
-            if can_load_into(self) and load_into_empty(self, update, origin):
-                return
-        refs, ds = read_update(update)
+    def _apply_update(self, update: bytes | UpdateView, origin: Any) -> None:
+        if isinstance(update, UpdateView):
+            refs, ds = update.take()
+        else:
+            if not self.store.clients and integration.FAST_PATH and update.__class__ is bytes:
+                # An empty document (opening one): decode and link in one pass when the update allows.
+                if can_load_into(self) and load_into_empty(self, update, origin):
+                    return
+            refs, ds = read_update(update)
         tr = self._tr
         if tr is not None:
             apply_refs(tr, refs, ds)

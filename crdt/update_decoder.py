@@ -236,3 +236,87 @@ def decode_state_vector(data: bytes) -> dict[int, int]:
         client = dec.read_var_uint()
         sv[client] = dec.read_var_uint()
     return sv
+
+
+class UpdateView:
+    """A v1 update decoded once: its bytes, structs per client and delete set, with the questions tools ask
+    of an update (what it inserts, what it deletes, beyond which state). Made by
+    :func:`crdt.inspect.decode_update`.
+
+    Give it to :meth:`crdt.Doc.apply_update` to apply it without decoding it again. Applying a view hands
+    its structs to the document (they become the document's items, and change there): reading
+    :attr:`structs` afterwards decodes :attr:`update` again, so read what you need first. Answers of the
+    methods are from the structs as decoded; the delete set is never changed by applying.
+    """
+
+    __slots__ = ("update", "_structs", "delete_set")
+
+    def __init__(self, update: bytes, structs: dict[int, list], delete_set: DeleteSet) -> None:
+        self.update = update
+        self._structs: dict[int, list] | None = structs
+        self.delete_set = delete_set
+
+    @classmethod
+    def decode(cls, update: bytes | bytearray | memoryview) -> UpdateView:
+        structs, ds = read_update(update)
+        return cls(update if update.__class__ is bytes else bytes(update), structs, ds)
+
+    @property
+    def structs(self) -> dict[int, list]:
+        """client -> structs in clock order (``Item``, ``GC``, ``Skip``), as the decoder yields them."""
+        structs = self._structs
+        if structs is None:
+            # Applied already: those structs belong to a document now. Decode a fresh set.
+            structs = self._structs = read_update(self.update)[0]
+        return structs
+
+    def take(self) -> tuple[dict[int, list], DeleteSet]:
+        """The decoded structs and delete set, for applying them: the view lets go of the structs."""
+        structs = self.structs
+        self._structs = None
+        return structs, self.delete_set
+
+    def clients(self) -> set[int]:
+        """The clients this update carries structs of (clients it only deletes from are not included)."""
+        return {c for c, structs in self.structs.items() if structs}
+
+    def item_ranges(self, known: dict[int, int] | None = None) -> dict[int, tuple[int, int]]:
+        """Per client, the ``[start, end)`` clock span of the update's items beyond state vector ``known``
+        (GC and skipped ranges do not count; a client with no item beyond it is left out)."""
+        known = known or {}
+        ranges: dict[int, tuple[int, int]] = {}
+        for client, structs in self.structs.items():
+            floor = known.get(client, 0)
+            start = end = -1
+            for s in structs:
+                if s.__class__ is not Item:
+                    continue
+                s_end = s.clock + s.length
+                if s_end <= floor:
+                    continue
+                if start < 0:
+                    start = max(s.clock, floor)
+                end = s_end
+            if start >= 0:
+                ranges[client] = (start, end)
+        return ranges
+
+    def inserted_length(self) -> int:
+        """Clock units of the update's items: characters (UTF-16 units) of text, elements of arrays and
+        maps' values, including items that arrive deleted."""
+        return sum(s.length for structs in self.structs.values() for s in structs if s.__class__ is Item)
+
+    def deleted_length(self) -> int:
+        """Clock units the delete set deletes (ranges as written: some may be deleted already)."""
+        return sum(length for runs in self.delete_set.clients.values() for _clock, length in runs)
+
+    def has_content(self) -> bool:
+        """Whether the update carries at least one item (not only GC, skips and deletions)."""
+        return any(s.__class__ is Item for structs in self.structs.values() for s in structs)
+
+    def is_empty(self) -> bool:
+        """Whether applying it could change nothing: no structs and no deletions."""
+        return not any(self.structs.values()) and not self.delete_set.clients
+
+    def __repr__(self) -> str:
+        return f"UpdateView({len(self.update)} bytes, clients={sorted(self.clients())})"
