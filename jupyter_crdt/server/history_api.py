@@ -17,6 +17,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from crdt import History
+from crdt.inspect import decode_update
 from jupyter_crdt.history.blame import CellNotFound, blame_cell
 from jupyter_crdt.history.log import summarize
 from jupyter_crdt.history.text import text_log
@@ -62,11 +63,8 @@ def _log_entries(room: Room) -> list[dict]:
 
 def _update_summary(update: bytes, first: bool) -> str:
     """One line for an update: characters inserted and deleted."""
-    from crdt.update_decoder import read_update
-
-    refs, ds = read_update(update)
-    inserted = sum(s.length for structs in refs.values() for s in structs if getattr(s, "is_item", False))
-    deleted = sum(length for runs in ds.clients.values() for _clock, length in runs)
+    view = decode_update(update)
+    inserted, deleted = view.inserted_length(), view.deleted_length()
     if first:
         return f"loaded ({inserted} characters)"
     return f"+{inserted}/-{deleted} characters"
