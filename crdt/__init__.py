@@ -6,16 +6,23 @@ Public API (see ``docs/crdt.md``)::
     text = doc.get_text("t"); text.insert(0, "hello")
     update = doc.encode_state_as_update()
     other = crdt.Doc(); other.apply_update(update)
+
+Tools that look inside documents and updates use :mod:`crdt.inspect`; file primitives are in
+:mod:`crdt.files`; decoding bounds in :mod:`crdt.limits`; the y-protocols conversation in :mod:`crdt.sync`.
+Nothing else of the package is public.
 """
 
-from . import sync
+from . import files, inspect, sync
+from .awareness import CHECK_INTERVAL as AWARENESS_CHECK_INTERVAL
 from .awareness import Awareness
+from .decoding import Decoder
 from .doc import Doc
-from .encoding import UNDEFINED
+from .encoding import UNDEFINED, Encoder
 from .errors import DecodeError
 from .events import Event
-from .history import Change, ChangeGrouper, History, MissingDependencyError
-from .history_file import HistoryFile, HistoryFileError, HistoryLockedError
+from .files import UnsafeFileError
+from .history import DEFAULT_IDLE, Change, ChangeGrouper, History, MissingDependencyError
+from .history_file import HistoryFile, HistoryFileError, HistoryLockedError, HistoryWriter, TornTail
 from .snapshot import (
     Snapshot,
     array_at,
@@ -47,4 +54,7 @@ __all__ = [
     "HistoryFile", "HistoryFileError", "HistoryLockedError",
     "Snapshot", "snapshot", "empty_snapshot", "create_doc_from_snapshot", "to_py_at", "text_at", "array_at",
     "map_at", "text_delta_at", "is_visible", "snapshot_contains_update",
+    # for tools (jupyter_crdt): item and update helpers, file primitives, lib0 encoding, history writing
+    "inspect", "files", "UnsafeFileError", "Encoder", "Decoder", "AWARENESS_CHECK_INTERVAL",
+    "DEFAULT_IDLE", "HistoryWriter", "TornTail",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc as cyclic_gc
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from . import integration
 from .delete_set import DeleteSet
@@ -26,6 +26,9 @@ from .update_encoder import encode_state_vector, write_structs
 BULK_UPDATE_BYTES = 16 * 1024
 
 
+_T = TypeVar("_T", bound=SharedType)
+
+
 def new_client_id() -> int:
     """A random client id below 2**53 (safe in JavaScript)."""
     return random.getrandbits(53) or 1
@@ -37,14 +40,14 @@ class _TransactionContext:
     def __init__(self, doc: Doc, origin: Any) -> None:
         self.doc = doc
         self.origin = origin
-        self.tr = None
+        self.tr: Transaction | None = None
 
     def __enter__(self) -> Transaction:
         doc = self.doc
         if doc._tr is not None:
             return doc._tr
-        self.tr = begin(doc, self.origin, True)
-        return self.tr
+        tr = self.tr = begin(doc, self.origin, True)
+        return tr
 
     def __exit__(self, *exc) -> None:
         if self.tr is not None:
@@ -76,7 +79,13 @@ class Doc:
 
     # -- root types ------------------------------------------------------------------------------
 
-    def _root(self, name: str, cls: type = SharedType) -> SharedType:
+    @overload
+    def _root(self, name: str) -> SharedType: ...
+
+    @overload
+    def _root(self, name: str, cls: type[_T]) -> _T: ...
+
+    def _root(self, name: str, cls: type[SharedType] = SharedType) -> SharedType:
         t = self.share.get(name)
         if t is None:
             t = cls()
@@ -108,7 +117,7 @@ class Doc:
         """The root Map called ``name``."""
         return self._root(name, Map)
 
-    def get(self, name: str, cls: type) -> SharedType:
+    def get(self, name: str, cls: type[_T]) -> _T:
         """The root of class ``cls`` called ``name``."""
         return self._root(name, cls)
 
@@ -177,8 +186,7 @@ class Doc:
         ``update`` may be an :class:`~crdt.inspect.UpdateView` (:func:`crdt.inspect.decode_update`): it
         is applied without decoding it again (its structs then belong to this document).
         """
-        size = len(update.update) if isinstance(update, UpdateView) else len(update)
-        if size >= BULK_UPDATE_BYTES and cyclic_gc.isenabled():
+        if len(update) >= BULK_UPDATE_BYTES and cyclic_gc.isenabled():
             # Tens of thousands of new objects, all kept: the cyclic GC would scan the growing heap
             # again and again while they are made. Pause it, then give the new objects their one
             # young-generation pass before returning (so no GC work is left for the caller).

@@ -9,7 +9,7 @@ change, made durable at once with :meth:`HistoryWriter.journal`; superseded by t
 covers it, handed back by :attr:`HistoryWriter.pending_journal` until then).
 
 Writing: one writer per file (an exclusive, non-blocking lock: ``flock``, or ``msvcrt.locking`` where
-there is no ``fcntl``, see :mod:`crdt._fileio`); records are appended in batches,
+there is no ``fcntl``, see :mod:`crdt.files`); records are appended in batches,
 each batch one ``write`` followed (with ``durable=True``, the default) by ``fdatasync`` before
 :meth:`HistoryWriter.append` returns. Compaction writes a new file beside the old one and renames it
 over it (``os.replace``), then syncs the directory. Readers take no lock, and see the journal records
@@ -24,7 +24,7 @@ file cut short by a bad copy looks the same and may have lost many records. Ever
 :class:`HistoryFileError`, which names the file and byte offset, and the file is left untouched.
 
 Links: a history file is never opened through a symbolic link, for reading or writing (a cloned repository
-could ship one pointing anywhere): :class:`~crdt._fileio.UnsafeFileError` (an ``OSError``) says so.
+could ship one pointing anywhere): :class:`~crdt.files.UnsafeFileError` (an ``OSError``) says so.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from . import _fileio
-from ._fileio import UnsafeFileError
+from . import files as _fileio
 from .errors import DecodeError
+from .files import UnsafeFileError
 from .history import Change, ChangeGrouper, History
 from .limits import check_depth, decompress, decompress_limit
 

@@ -12,8 +12,8 @@ Updates::
     doc.apply_update(view)                # applied without decoding again
 
 Items: :func:`find_item`, :func:`iter_items`, :func:`map_item`, :func:`type_item`, :func:`root_key`,
-:func:`iter_structs`, :func:`structs_between`; the struct and content classes are exported under their
-names. Pending structs (waiting for updates that have not arrived): :func:`pending_size`,
+:func:`iter_structs`, :func:`structs_between`, :func:`nests`; the struct and content classes are exported
+under their names. Pending structs (waiting for updates that have not arrived): :func:`pending_size`,
 :func:`drop_pending`, :func:`update_without_pending`.
 """
 
@@ -206,6 +206,12 @@ def type_item(shared_type: SharedType) -> Item | None:
     return shared_type._item
 
 
+def nests(shared_type: SharedType) -> str | None:
+    """``"map"`` or ``"list"`` for a type whose ``to_py`` is a plain dict (list) of its values' ``to_py``
+    (Map, Array), None for the others (Text and XML types: their ``to_py`` is their own)."""
+    return shared_type._nests
+
+
 def root_key(item_or_type: Item | SharedType) -> str | None:
     """The name of the root type holding an integrated item or type (a root type: its own name), or None
     if it is in no document (a decoded struct, a prelim type, content of a collected parent)."""
@@ -226,6 +232,7 @@ __all__ = [
     "UpdateView", "decode_update", "decode_state_vector", "encode_update", "delete_update",
     "deletes_live_items", "pending_size", "drop_pending", "update_without_pending",
     "find_item", "structs_between", "iter_structs", "iter_items", "map_item", "type_item", "root_key",
+    "nests",
     "DeleteSet", "Item", "GC", "Skip",
     "ContentAny", "ContentBinary", "ContentDeleted", "ContentDoc", "ContentEmbed", "ContentFormat",
     "ContentJSON", "ContentString", "ContentType",

@@ -11,6 +11,8 @@ store, byte for byte (``tests/crdt/test_remote_load.py``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from .delete_set import DeleteSet
 from .store import StructStore, find_index_near
 from .structs.contents import ContentDeleted, ContentString, ContentType
@@ -26,7 +28,7 @@ def integrate_structs(tr, store: StructStore, refs: dict[int, list]) -> tuple[di
     if not refs:
         return None
     # Work on clients in descending order (pop from the end of an ascending list).
-    targets = {c: [lst, 0] for c, lst in refs.items() if lst}
+    targets: dict[int, list[Any]] = {c: [lst, 0] for c, lst in refs.items() if lst}
     order = sorted(targets)
     rest: dict[int, list] = {}
     missing_sv: dict[int, int] = {}
@@ -145,7 +147,9 @@ def _integrate_run(tr, store: StructStore, structs: list, i: int, state: dict, s
     if clock is None:
         clock = store.get_state(client)
     clients = store.clients
-    own = clients.get(client)
+    # None only while the client has no struct: then the first item has no origin of its own client (the
+    # decoder checked origins come before), goes through _integrate_item, and ``own`` is read again.
+    own: list = clients.get(client)  # type: ignore[assignment]  # not None when used: see above
     my_starts = starts.get(client)
     if my_starts is None:
         my_starts = starts[client] = {}
@@ -402,7 +406,8 @@ def apply_delete_set(tr, store: StructStore, ds: DeleteSet) -> dict[int, list] |
     """Delete the known ranges of ``ds``; returns the ranges beyond the known state (or None)."""
     unapplied: dict[int, list] = {}
     for client, ranges in ds.clients.items():
-        structs = store.clients.get(client)
+        # Read only for ranges below the client's state: then it has structs.
+        structs: list = store.clients.get(client)  # type: ignore[assignment]  # not None when used
         state = store.get_state(client)
         i = 0
         for clock, length in ranges:
@@ -469,8 +474,8 @@ def apply_refs(tr, refs: dict[int, list], ds: DeleteSet) -> None:
             store.pending_ds = unapplied or still
     else:
         store.pending_ds = unapplied
-    if retry:
-        pending = store.pending
+    pending = store.pending
+    if retry and pending is not None:  # retry is set only while there are pending structs
         store.pending = None
         store.pending_missing = {}
         apply_refs(tr, pending, DeleteSet())
@@ -490,7 +495,7 @@ def _merge_pending(pending: dict[int, list], more: dict[int, list]) -> None:
                 pending[client] = structs
             continue
         combined = sorted(mine + structs, key=_clock_len)
-        out = []
+        out: list = []
         for s in combined:
             if out and out[-1].clock <= s.clock and s.clock + s.length <= out[-1].clock + out[-1].length:
                 continue

@@ -6,6 +6,8 @@ Everything is validated here, before a document is touched: a malformed update r
 
 from __future__ import annotations
 
+from typing import Any
+
 from .decoding import Decoder, var_uint_rest, var_uint_tail
 from .delete_set import DeleteSet
 from .encoding import MAX_SAFE_INTEGER
@@ -20,13 +22,16 @@ _MIN_VIEW = 1 << 20
 _new_object = object.__new__
 
 
-def read_update(data: bytes) -> tuple[dict[int, list], DeleteSet]:
+def read_update(data: bytes | bytearray | memoryview) -> tuple[dict[int, list], DeleteSet]:
     """Read a whole v1 update: structs per client (in clock order) and the delete set."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("an update must be bytes")
-    if data.__class__ is not bytes and len(data) < _MIN_VIEW:
-        data = bytes(data)  # small: a copy, so the hot loop indexes bytes (faster than a memoryview)
-    dec = Decoder(data)
+    if isinstance(data, bytes) or (isinstance(data, memoryview) and len(data) >= _MIN_VIEW):
+        dec = Decoder(data)
+    else:
+        # Small: a copy, so the hot loop indexes bytes (faster than a memoryview). A bytearray is copied
+        # whatever its size (as Decoder would: only bytes and memoryviews of bytes are read in place).
+        dec = Decoder(bytes(data))
     try:
         clients = _read_structs(dec)
         ds = DeleteSet.read(dec)
@@ -50,7 +55,8 @@ def _read_structs_at(dec: Decoder) -> dict[int, list]:
     # uints inline and builds items without Item.__init__ (whose argument passing and content checks
     # cost more than the stores). What it builds is exactly what Item(...) would.
     out: dict[int, list] = {}
-    data = dec.data
+    # Or a memoryview of bytes: both index to ints and slice alike (no cast(): a call on every decode).
+    data: bytes = dec.data  # type: ignore[assignment]
     end = dec.end
     tail = var_uint_tail
     utf8 = bytes.decode if data.__class__ is bytes else str
@@ -146,7 +152,7 @@ def _read_structs_at(dec: Decoder) -> dict[int, list]:
                 right_origin = last_ro
             else:
                 right_origin = None
-            parent = None
+            parent: str | tuple[int, int] | None = None
             parent_sub = None
             if not info & 0xC0:
                 dec.pos = pos
@@ -178,7 +184,7 @@ def _read_structs_at(dec: Decoder) -> dict[int, list]:
                 length = n if n == vlen else utf16_len(text)
                 if length == 0:
                     raise DecodeError("empty string content")
-                content = _new_object(ContentString)
+                content: Any = _new_object(ContentString)
                 content.s = text
             elif ref == 1:
                 # Deleted content: what a full state holds for every deleted run.
@@ -251,7 +257,8 @@ class UpdateView:
 
     __slots__ = ("update", "_structs", "delete_set")
 
-    def __init__(self, update: bytes, structs: dict[int, list], delete_set: DeleteSet) -> None:
+    def __init__(self, update: bytes | memoryview, structs: dict[int, list], delete_set: DeleteSet) -> None:
+        #: The update's bytes: a big update read from a frame stays a read-only memoryview into it (no copy).
         self.update = update
         self._structs: dict[int, list] | None = structs
         self.delete_set = delete_set
@@ -259,7 +266,8 @@ class UpdateView:
     @classmethod
     def decode(cls, update: bytes | bytearray | memoryview) -> UpdateView:
         structs, ds = read_update(update)
-        return cls(update if update.__class__ is bytes else bytes(update), structs, ds)
+        # A bytearray could change under the view: copied. A memoryview is kept (a big frame is not copied).
+        return cls(bytes(update) if isinstance(update, bytearray) else update, structs, ds)
 
     @property
     def structs(self) -> dict[int, list]:
@@ -317,6 +325,10 @@ class UpdateView:
     def is_empty(self) -> bool:
         """Whether applying it could change nothing: no structs and no deletions."""
         return not any(self.structs.values()) and not self.delete_set.clients
+
+    def __len__(self) -> int:
+        """The update's size in bytes."""
+        return len(self.update)
 
     def __repr__(self) -> str:
         return f"UpdateView({len(self.update)} bytes, clients={sorted(self.clients())})"

@@ -20,8 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crdt import DecodeError, HistoryFileError, HistoryLockedError, MissingDependencyError
-from crdt.history_file import UnsafeFileError
+from crdt import DecodeError, HistoryFileError, HistoryLockedError, MissingDependencyError, UnsafeFileError
 from jupyter_crdt import __version__
 from jupyter_crdt.history.sidecar import (
     MAIN,

@@ -28,10 +28,10 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import crdt
-from crdt.awareness import CHECK_INTERVAL, Awareness
-from crdt.decoding import Decoder
+from crdt import AWARENESS_CHECK_INTERVAL as CHECK_INTERVAL
+from crdt import Awareness, Decoder
+from crdt.inspect import ContentType, Item, decode_state_vector, find_item, root_key, type_item
 from crdt.sync import Message, SyncSession
-from crdt.update_decoder import decode_state_vector
 from jupyter_crdt.client.kernel_session import ServerError, ServerInfo, api_quote
 
 SHARED_ROOT = "crdt:shared"
@@ -411,30 +411,20 @@ def _cell_of(doc: crdt.Doc, state: dict[str, Any]) -> str | None:
 
 
 def _cell_of_type(doc: crdt.Doc, client: Any, clock: Any) -> str | None:
-    from crdt.store import find_index
-    from crdt.structs.contents import ContentType
-    from crdt.structs.item import Item
-
     if not isinstance(client, int) or not isinstance(clock, int):
         return None
     doc.get_array("cells")  # a root nobody asked for yet is untyped; this types it
-    structs = doc.store.clients.get(client)
-    if not structs:
-        return None
-    try:
-        item = structs[find_index(structs, clock)]
-    except (IndexError, ValueError, KeyError):
-        return None
+    item = find_item(doc, client, clock)
     if not isinstance(item, Item) or not isinstance(item.content, ContentType):
         return None
     node = item.content.type
     # walk up to the cell map (a Map directly inside the root "cells" array)
     for _ in range(8):
-        parent_item = node._item
+        parent_item = type_item(node)
         if parent_item is None:
             return None
         parent = parent_item.parent
-        if isinstance(parent, crdt.SharedType) and parent._item is None and parent._name == "cells":
+        if isinstance(parent, crdt.SharedType) and type_item(parent) is None and root_key(parent) == "cells":
             cid = node.get("id") if isinstance(node, crdt.Map) else None
             return cid if isinstance(cid, str) else None
         if not isinstance(parent, crdt.SharedType):

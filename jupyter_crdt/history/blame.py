@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crdt import Doc, History, Map, Text
-from crdt.structs.contents import ContentString
+from crdt.inspect import ContentString, iter_items
 from jupyter_crdt.notebook import schema as _schema
 
 
@@ -115,15 +115,13 @@ def blame_text(history: History, text: Text) -> list[Line]:
         else:
             line.text += ch
 
-    item = text._start
-    while item is not None:
-        if not item.deleted and isinstance(item.content, ContentString):
+    for item in iter_items(text, include_deleted=False):
+        if isinstance(item.content, ContentString):
             clock = item.clock
             client = item.client
             for ch in item.content.s:
                 add(ch, history.owner(client, clock))
                 clock += 2 if ord(ch) > 0xFFFF else 1  # clocks count UTF-16 units
-        item = item.right
     if not lines[-1].runs and len(lines) > 1:
         lines.pop()
     return lines

@@ -15,10 +15,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crdt import Change, Doc, History, SharedType
-from crdt.store import find_index
-from crdt.structs.contents import ContentAny, ContentString, ContentType
-from crdt.structs.item import Item
-from crdt.update_decoder import read_update
+from crdt.inspect import (
+    ContentAny,
+    ContentString,
+    ContentType,
+    DeleteSet,
+    Item,
+    decode_update,
+    find_item,
+    iter_items,
+    map_item,
+    root_key,
+    structs_between,
+    type_item,
+)
 from jupyter_crdt.notebook import schema as _schema
 from jupyter_crdt.progress import NoProgress, Progress
 
@@ -117,9 +127,10 @@ def summarize(history: History, version: Iterable[str] | str | None = None, *,
     doc = Doc(gc=False)
     out = []
     for c in changes:
-        refs, ds = read_update(c.update)
-        doc.apply_update(c.update)
-        out.append(_summarize_one(doc, c, refs, ds))
+        view = decode_update(c.update)
+        inserted = _inserted(view.structs)  # read before applying: the view's structs become the doc's
+        doc.apply_update(view)
+        out.append(_summarize_one(doc, c, inserted, view.delete_set))
         progress.advance()
     progress.close()
     return out
@@ -140,16 +151,16 @@ def _locate(item: Any) -> tuple[str | None, Any, Any]:
         parent = node.parent
         if not isinstance(parent, SharedType):
             return None, None, None
-        pitem = parent._item
+        pitem = type_item(parent)
         if pitem is None:
-            return parent._name, node, (chain[-1] if chain else None)
+            return root_key(parent), node, (chain[-1] if chain else None)
         chain.append(node)
         node = pitem
 
 
 def _map_value(t: SharedType, key: str) -> Any:
     """The last value set for ``key`` in Map ``t``, deleted or not (content is kept in histories)."""
-    it = t._map.get(key)
+    it = map_item(t, key)
     if it is None or not isinstance(it, Item):
         return None
     content = it.content
@@ -174,54 +185,45 @@ class _CellIndex:
             self._index = {}
             arr = self.doc.share.get(_schema.CELLS)
             n = 0
-            it = arr._start if arr is not None else None
-            while it is not None:
-                if not it.deleted and it.countable:
+            for it in iter_items(arr, include_deleted=False) if arr is not None else ():
+                if it.countable:
                     self._index[id(it)] = n
                     n += it.length
-                it = it.right
         return self._index.get(id(item))
 
 
-def _summarize_one(doc: Doc, change: Change, refs: dict, ds: Any) -> ChangeSummary:
+def _inserted(structs: dict[int, list]) -> list[tuple[int, int, int]]:
+    """(client, clock, characters of text) of each decoded item."""
+    return [(client, st.clock, len(st.content.s) if isinstance(st.content, ContentString) else 0)
+            for client, lst in structs.items() for st in lst if isinstance(st, Item)]
+
+
+def _summarize_one(doc: Doc, change: Change, inserted: list[tuple[int, int, int]],
+                   ds: DeleteSet) -> ChangeSummary:
     s = ChangeSummary(change)
-    store = doc.store.clients
     cells_index = _CellIndex(doc)
     created_cells: set[int] = set()
-    touched: list[tuple[Item, int, int, Any]] = []  # (integrated item, inserted chars, deleted chars, struct)
+    # (integrated item, inserted chars, deleted chars, whether this change inserted it)
+    touched: list[tuple[Item, int, int, bool]] = []
 
-    for client, structs in refs.items():
-        lst = store.get(client)
-        if not lst:
-            continue
-        for st in structs:
-            if not isinstance(st, Item):
-                continue
-            it = lst[find_index(lst, st.clock)]
-            if not isinstance(it, Item):
-                continue
-            n = len(st.content.s) if isinstance(st.content, ContentString) else 0
-            touched.append((it, n, 0, st))
+    for client, clock, n in inserted:
+        it = find_item(doc, client, clock)
+        if isinstance(it, Item):
+            touched.append((it, n, 0, True))
     for client, ranges in ds.clients.items():
-        lst = store.get(client)
-        if not lst:
-            continue
         for clock, length in ranges:
             end = clock + length
-            i = find_index(lst, clock)
-            while i < len(lst) and lst[i].clock < end:
-                it = lst[i]
+            for it in structs_between(doc, client, clock, end):
                 if isinstance(it, Item):
                     overlap = min(end, it.clock + it.length) - max(clock, it.clock)
-                    touched.append((it, 0, overlap, None))
-                i += 1
+                    touched.append((it, 0, overlap, False))
 
     # cells added or deleted first: their contents are part of that, not edits
-    for it, _ins, dels, st in touched:
+    for it, _ins, dels, was_inserted in touched:
         root, top, _ = _locate(it)
         if root == _schema.CELLS and top is it and isinstance(it.content, ContentType):
             t = it.content.type
-            if st is not None:
+            if was_inserted:
                 created_cells.add(id(it))
                 s.added.append((_map_value(t, "id"), _map_value(t, "cell_type"), cells_index.of(it)))
             elif dels:

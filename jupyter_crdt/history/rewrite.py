@@ -23,18 +23,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crdt import Change, History, SharedType
-from crdt.delete_set import DeleteSet
-from crdt.structs.contents import (
+from crdt.inspect import (
     ContentAny,
     ContentBinary,
     ContentDeleted,
     ContentEmbed,
     ContentJSON,
     ContentString,
+    DeleteSet,
+    Item,
+    decode_update,
+    encode_update,
+    iter_items,
+    iter_structs,
 )
-from crdt.structs.item import Item
-from crdt.update_decoder import read_update
-from crdt.updates import encode_refs
 from jupyter_crdt.progress import NoProgress, Progress
 
 PURGED = "[purged]"
@@ -162,24 +164,22 @@ def _find(history: History, text: str) -> tuple[_Ranges, set[tuple[int, int]], i
     values: set[tuple[int, int]] = set()
     count = 0
     parents: dict[int, SharedType] = {}
-    for structs in doc.store.clients.values():
-        for it in structs:
-            if not isinstance(it, Item):
-                continue
-            content = it.content
-            if isinstance(content, ContentString):
-                if isinstance(it.parent, SharedType):
-                    parents[id(it.parent)] = it.parent
-            elif isinstance(content, (ContentAny, ContentJSON, ContentEmbed, ContentBinary)):
-                for k, v in enumerate(content.values()):
-                    if _contains(v, text):
-                        values.add((it.client, it.clock + k))
-                        count += 1
+    for it in iter_structs(doc):
+        if not isinstance(it, Item):
+            continue
+        content = it.content
+        if isinstance(content, ContentString):
+            if isinstance(it.parent, SharedType):
+                parents[id(it.parent)] = it.parent
+        elif isinstance(content, (ContentAny, ContentJSON, ContentEmbed, ContentBinary)):
+            for k, v in enumerate(content.values()):
+                if _contains(v, text):
+                    values.add((it.client, it.clock + k))
+                    count += 1
     for t in parents.values():
         run: list[str] = []
         ids: list[tuple[int, int, int]] = []  # per character: client, clock, utf-16 units
-        it = t._start
-        while it is not None:
+        for it in iter_items(t):
             if isinstance(it.content, ContentString):
                 clock = it.clock
                 for ch in it.content.s:
@@ -190,7 +190,6 @@ def _find(history: History, text: str) -> tuple[_Ranges, set[tuple[int, int]], i
             elif not isinstance(it.content, ContentDeleted):  # purged or collected text does not break a run
                 count += _search(run, ids, text, chars)
                 run, ids = [], []
-            it = it.right
         count += _search(run, ids, text, chars)
     chars.finish()
     return chars, values, count
@@ -227,7 +226,8 @@ def _piece(st: Item, offset: int, length: int, deleted: bool) -> Item:
 
 
 def _purge_update(update: bytes, text: str, chars: _Ranges, values: set[tuple[int, int]]) -> bytes | None:
-    refs, ds = read_update(update)
+    view = decode_update(update)
+    refs, ds = view.structs, view.delete_set
     changed = False
     blanked = DeleteSet()
     for client, structs in refs.items():
@@ -273,7 +273,7 @@ def _purge_update(update: bytes, text: str, chars: _Ranges, values: set[tuple[in
     if not changed:
         return None
     ds.merge(blanked)
-    return encode_refs(refs, ds)
+    return encode_update(refs, ds)
 
 
 def purge(history: History, text: str, *, progress: Progress | None = None) -> tuple[History, RewriteReport]:

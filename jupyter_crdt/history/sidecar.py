@@ -50,8 +50,8 @@ from typing import Any
 import nbformat
 from nbformat.notebooknode import NotebookNode
 
-from crdt import Change, ChangeGrouper, Doc, History, HistoryFile, _fileio
-from crdt.history_file import HistoryWriter, TornTail
+from crdt import Change, ChangeGrouper, Doc, History, HistoryFile, HistoryWriter, TornTail
+from crdt import files as _fileio
 from jupyter_crdt.history.union import (
     NoCommonHistory,
     VersionMerge,

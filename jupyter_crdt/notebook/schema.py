@@ -26,6 +26,7 @@ from typing import Any
 from nbformat.notebooknode import NotebookNode
 
 from crdt import UNDEFINED, Array, DecodeError, Doc, Map, SharedType, Text
+from crdt.inspect import nests
 from crdt.limits import LIMITS, check_depth, too_deep_message
 
 _MISSING = object()
@@ -91,7 +92,7 @@ def load(doc: Doc, nb: Mapping) -> None:
 
 
 def is_empty(doc: Doc) -> bool:
-    return not doc.store.clients and not doc.pending
+    return not doc.state_vector() and not doc.pending
 
 
 # -- document -> notebook -----------------------------------------------------------------------------
@@ -130,12 +131,13 @@ def to_node(v: Any, left: int = -1) -> Any:
         return [x if type(x) in _SCALARS else to_node(x, left) for x in v]
     if isinstance(v, SharedType):
         # Maps and arrays level by level (the depth check stops a hostile nesting), the rest as to_py has it.
-        if v._nests is None:
+        kind = nests(v)
+        if kind is None:
             return v.to_py()
         if left == 0:
             raise DecodeError(too_deep_message())
         left -= 1
-        if v._nests == "map":
+        if kind == "map":
             node = _new_node(NotebookNode)
             _fill(node, {k: to_node(x, left) for k, x in v.items()})
             return node

@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import crdt
-from crdt import ChangeGrouper, History, merge_updates
-from crdt.history import DEFAULT_IDLE
+from crdt import DEFAULT_IDLE, ChangeGrouper, History, merge_updates
 from jupyter_crdt.history.sidecar import MAIN, WRITTEN, NotebookHistory
 from jupyter_crdt.history.text import TextHistory
 from jupyter_crdt.history.union import VersionMerge, merge_versions

@@ -23,7 +23,7 @@ from typing import Any
 
 from jupyter_core.utils import ensure_async
 
-from crdt import _fileio
+from crdt import files as _fileio
 from jupyter_crdt.server.models import DocumentModel
 
 

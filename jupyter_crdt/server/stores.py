@@ -23,7 +23,7 @@ are None for a store that holds no such history.
 - :class:`LogStore`: the format text files' histories had before, kept to convert them (no room's store):
   a sidecar ``.NAME.crdtlog``: a header, then framed records (length, CRC-32, msgpack body), appended and
   fsynced; a torn tail (a crash mid-write) is cut off on load, losing at most the record being written.
-  Locked (``crdt._fileio``'s lock, as history files are) so two servers never write one log.
+  Locked (``crdt.files``' lock, as history files are) so two servers never write one log.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from typing import Any, Protocol
 import msgpack
 
 import crdt
-from crdt import _fileio
-from crdt.history_file import UnsafeFileError
+from crdt import UnsafeFileError
+from crdt import files as _fileio
 from jupyter_crdt.history.sidecar import (
     WRITTEN,
     NotebookHistory,

@@ -310,3 +310,24 @@ def test_encode_update_round_trips_decoded_structs():
     d = crdt.Doc()
     d.apply_update(again)
     assert d.get_text("t").to_py() == "ac"
+
+
+def test_nests_says_which_types_are_plain_containers():
+    doc = crdt.Doc()
+    assert ci.nests(doc.get_map("m")) == "map" and ci.nests(doc.get_array("a")) == "list"
+    assert ci.nests(doc.get_text("t")) is None and ci.nests(crdt.XmlFragment()) is None
+
+
+def test_a_view_of_a_big_memoryview_keeps_it_and_applies():
+    doc = crdt.Doc(client_id=4)
+    doc.get_text("t").insert(0, "x" * (1 << 20))
+    frame = b"\x07" + doc.encode_state_as_update()
+    payload = memoryview(frame)[1:].toreadonly()
+    view = ci.decode_update(payload)
+    assert isinstance(view.update, memoryview) and view.update.obj is frame  # not copied
+    assert view.inserted_length() == 1 << 20
+    other = crdt.Doc()
+    other.apply_update(view)
+    assert len(other.get_text("t")) == 1 << 20
+    small = ci.decode_update(bytearray(doc.encode_state_as_update()))
+    assert type(small.update) is bytes

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crdt import _fileio
+from crdt import files as _fileio
 from crdt.history_file import HistoryFile, HistoryLockedError, UnsafeFileError
 from jupyter_crdt.history.sidecar import NotebookHistory, copy_history, sidecar_path  # noqa: E402
 

@@ -1,5 +1,6 @@
 """Portable, link-safe file primitives: the one lock, positioned I/O, opening without following links, and
-the one atomic file replacement of the package (``jupyter_crdt`` uses these too).
+the one atomic file replacement of the package. Public: tools (``jupyter_crdt``) use these for every file
+they write or lock, so there is one way to do each.
 
 Why a module of its own: history files (and the files they sit beside) come from cloned repositories, so a
 name may be a symbolic link planted to make a writer write somewhere else; every open for writing goes
@@ -24,7 +25,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 try:
-    import msvcrt  # type: ignore[import-not-found]
+    import msvcrt
 except ImportError:  # POSIX
     msvcrt = None  # type: ignore[assignment]
 
