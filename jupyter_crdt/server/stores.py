@@ -618,7 +618,7 @@ class NotebookHistoryStore(SidecarHistoryStore):
     @property
     def notebook_history(self) -> NotebookHistory | None:
         nh = self.document_history
-        return nh if nh is not None and nh.writable else None
+        return nh if isinstance(nh, NotebookHistory) and nh.writable else None
 
 
 class TextHistoryStore(SidecarHistoryStore):
