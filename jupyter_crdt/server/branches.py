@@ -18,16 +18,15 @@ change. Nothing is duplicated and edits made meanwhile on the target are kept. T
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from crdt import ChangeGrouper, History, merge_updates
-from crdt.history import DEFAULT_IDLE
-from jupyter_crdt.history import MAIN, WRITTEN, VersionMerge, merge_versions
-from jupyter_crdt.server.stores import Loaded, Record
+import crdt
+from crdt import DEFAULT_IDLE, ChangeGrouper, History, merge_updates
+from jupyter_crdt.history import MAIN, WRITTEN, NotebookHistory, TextHistory, VersionMerge, merge_versions
+from jupyter_crdt.server.stores import HistoryStore, Loaded, Record
 
 if TYPE_CHECKING:
-    from jupyter_crdt.history import NotebookHistory
     from jupyter_crdt.server.manager import RoomManager
     from jupyter_crdt.server.room import Room
 
@@ -76,10 +75,17 @@ def split_room_id(room_id: str) -> tuple[str, str]:
 
 def notebook_history(room: Room) -> NotebookHistory:
     """The open notebook history of a main room; :class:`NoBranches` if its document has none."""
-    nh = getattr(room.store, "nh", None)
-    if nh is None or getattr(nh, "writer", None) is None:
+    nh = room.store.notebook_history
+    if nh is None:
         raise NoBranches("branches are kept for notebooks whose history is on disk; this document has none")
     return nh
+
+
+def _write(nh: NotebookHistory) -> None:
+    """Append what the history gained to its sidecar (a history from :func:`notebook_history` has a
+    writer; after it closed, nothing is written)."""
+    if nh.writer is not None:
+        nh.writer.append()
 
 
 def user_branches(history: History) -> list[str]:
@@ -101,7 +107,7 @@ class BranchStore:
     notebook is renamed; buffered updates then move to the reopened history.
     """
 
-    def __init__(self, main_store: Any, name: str, idle: float = DEFAULT_IDLE) -> None:
+    def __init__(self, main_store: HistoryStore, name: str, idle: float = DEFAULT_IDLE) -> None:
         self._main = main_store
         self.name = name
         self._idle = idle
@@ -116,15 +122,21 @@ class BranchStore:
         return self._main.session_id
 
     @property
-    def nh(self) -> NotebookHistory:
-        nh = self._main.nh
+    def notebook_history(self) -> NotebookHistory:
+        """The main room's history; :class:`NoBranches` once it is closed (a branch store always has one
+        while it is open)."""
+        nh = self._main.notebook_history
         if nh is None:
             raise NoBranches("the notebook's history is closed")
         return nh
 
+    @property
+    def text_history(self) -> TextHistory | None:
+        return None
+
     def _bound(self) -> ChangeGrouper:
         """The grouper, on the history currently open (rebuilt with what it buffered if that changed)."""
-        history = self.nh.history
+        history = self.notebook_history.history
         if self._grouper is None or self._history is not history:
             old = self._grouper
             author = old.author if old is not None else None
@@ -138,7 +150,7 @@ class BranchStore:
     # -- HistoryStore ----------------------------------------------------------------------------
 
     def load(self) -> Loaded:
-        history = self.nh.history
+        history = self.notebook_history.history
         if self.name not in history.branches:
             raise UnknownBranch(f"no branch {self.name!r}")
         changes = history.changes
@@ -162,7 +174,7 @@ class BranchStore:
     async def flush(self) -> int:
         """Close the open change if it has been idle, and write what is closed; returns the number of
         appended updates that are written (all of them once no change is open)."""
-        nh = self._main.nh
+        nh = self._main.notebook_history
         if nh is None or nh.writer is None:
             return self._durable
         grouper = self._bound()
@@ -174,7 +186,7 @@ class BranchStore:
 
     def flush_edits(self) -> None:
         """Close the open change now (before the branch's version is read, merged or moved)."""
-        if self._grouper is not None and self._main.nh is not None:
+        if self._grouper is not None and self._main.notebook_history is not None:
             self._bound().flush()
 
     def set_meta(self, key: str, value: Any) -> None:
@@ -185,12 +197,12 @@ class BranchStore:
 
     def records(self) -> list[Record]:
         self.flush_edits()
-        history = self.nh.history
+        history = self.notebook_history.history
         return [Record(c.update, c.author, c.time) for c in history.log(history.branch(self.name))]
 
     def position(self) -> frozenset[str]:
         self.flush_edits()
-        return self.nh.history.branch(self.name)
+        return self.notebook_history.history.branch(self.name)
 
     def mark_saved(self, position: Any, digest: str) -> None:
         """Branches are never saved to the file."""
@@ -198,8 +210,15 @@ class BranchStore:
     def saved_update(self) -> bytes | None:
         return None
 
+    def recorded_position(self, matches: Callable[[crdt.Doc], bool]) -> Any:
+        """None: a branch is never saved to the file, so no version is looked for."""
+        return None
+
+    def relocate(self, file_path: str) -> None:
+        """Nothing to do: the main room's store moves the history (this store asks it each time)."""
+
     def close(self) -> None:
-        nh = self._main.nh
+        nh = self._main.notebook_history
         if nh is None or nh.writer is None or nh.writer.closed:
             return
         if self.name in nh.history.branches:
@@ -257,7 +276,7 @@ def create_branch(manager: RoomManager, main: Room, name: str, source: str = MAI
         raise BranchExists(f"branch {name!r} already exists")
     _settle(manager, main, [source])
     history.set_branch(name, _heads(history, source))
-    nh.writer.append()
+    _write(nh)
     return branch_room_id(main.room_id, name)
 
 
@@ -274,7 +293,7 @@ async def delete_branch(manager: RoomManager, main: Room, name: str) -> None:
     nh = notebook_history(main)  # the room's close may have taken a while: the history as it is now
     if name in nh.history.branches:
         nh.history.delete_branch(name)
-        nh.writer.append()
+        _write(nh)
 
 
 async def merge_branch(manager: RoomManager, main: Room, source: str, target: str = MAIN) -> VersionMerge:
@@ -296,7 +315,7 @@ async def merge_branch(manager: RoomManager, main: Room, source: str, target: st
         nh.move_main(vm.heads)  # also brings NotebookHistory's own document of main up to date
     else:
         history.set_branch(target, vm.heads)
-    nh.writer.append()
+    _write(nh)
     room = main if target == MAIN else _branch_room(manager, main, target)
     if room is not None and added:
         room.apply_recorded(merge_updates([c.update for c in added]))

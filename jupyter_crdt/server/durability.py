@@ -97,7 +97,7 @@ class Durability(RoomState):
         await self.flush()
         # A store that makes updates durable only once their change closes (a branch's) says when that
         # is: flush again then, until every peer's updates are acknowledged.
-        while not self.closed and hasattr(self.store, "deadline"):
+        while not self.closed and self.store.deadline is not None:
             if not any(ps.unacked for ps in self.peers.values()):
                 return
             deadline = self.store.deadline

@@ -54,8 +54,8 @@ class FileSync(Durability):
         of ``histories.sync_notebook``: a version recorded after the saved one keeps the later edits; a
         file that already holds the unsaved edits (a stale or cut-short history) wins as it is, so
         nothing is applied twice; another tool's edit is merged three-way with the unsaved edits."""
-        find = getattr(self.store, "recorded_position", None)
-        if known_saved and find is not None:
+        find = self.store.recorded_position
+        if known_saved:
             position = find(lambda doc: self.model.digest(self.model.export(doc)) == digest)
             if position is not None:
                 self.store.mark_saved(position, digest)

@@ -3,10 +3,11 @@
 Body: ``{"notebook": <nbformat JSON> | null, "history": "<base64 of the copy's sidecar bytes>" | null,
 "author": "…" (optional), "name": "…" (optional, names the copy in the merge change), "base": <nbformat
 JSON> (optional, the common ancestor: forces a three-way merge of the notebooks)}``; at least one of
-``notebook`` and ``history``. The merge is ``jupyter crdt merge``'s (``_merge_copy.py``): the union of
-the two histories when they share one, else a three-way merge of the notebooks. It is made on the
-history of the notebook's main room, so every client receives it at once, it is recorded (the other
-copy's changes with their own authors, the merge as a ``merge`` change) and the file is saved.
+``notebook`` and ``history``. The merge is ``jupyter crdt merge``'s
+(:mod:`jupyter_crdt.history.merge_copy`): the union of the two histories when they share one, else a
+three-way merge of the notebooks. It is made on the history of the notebook's main room, so every client
+receives it at once, it is recorded (the other copy's changes with their own authors, the merge as a
+``merge`` change) and the file is saved.
 
 Answers 200 ``{"status": "merged", "changes": N, "upToDate", "threeWay", "conflicts": [...],
 "notes": [...]}`` (``changes``: how many changes the live notebook gained); 400 a malformed body,
@@ -23,31 +24,27 @@ import json
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
+from nbformat import NotebookNode
 from tornado import web
 
-from crdt import DecodeError, HistoryFile, HistoryFileError, merge_updates
+from crdt import DecodeError, History, HistoryFile, HistoryFileError, merge_updates
 from jupyter_crdt.history import NoMergeBase
 from jupyter_crdt.history import merge as merge_copy
 from jupyter_crdt.notebook import NotebookFormatError, reads_notebook
-from jupyter_crdt.server.loaders import FileGone
-from jupyter_crdt.server.stores import StoreLocked
+from jupyter_crdt.server.branches import MAIN
+from jupyter_crdt.server.handler_base import ManagedHandler, api_path, document_room
+from jupyter_crdt.server.manager import RoomManager
 
 __all__ = ["MergeHandler", "route"]
 
 
-class MergeHandler(APIHandler):
+class MergeHandler(ManagedHandler):
     """See the module docstring."""
-
-    auth_resource = "contents"
-
-    def initialize(self, manager: Any) -> None:
-        self.manager = manager
 
     @web.authenticated
     @authorized("write")
     async def post(self, path: str) -> None:
-        path = path.strip("/")
+        path = api_path(path)
         if not path.endswith(".ipynb"):
             raise web.HTTPError(400, "merging another copy is for notebooks (.ipynb)")
         body = self.get_json_body()
@@ -62,9 +59,9 @@ class MergeHandler(APIHandler):
         label = body.get("name") or "a copy"
         if not isinstance(author, str) or not isinstance(label, str):
             raise web.HTTPError(400, "author and name are strings")
-        room = await self._room(path)
-        nh = getattr(room.store, "nh", None)
-        if nh is None or getattr(nh, "writer", None) is None:
+        room = await document_room(self, path, MAIN)
+        nh = room.store.notebook_history
+        if nh is None or nh.writer is None:
             raise web.HTTPError(409, f"the history of {path!r} is not kept on disk by this server")
         # From here to the update of the live room nothing awaits: no edit can slip in between.
         nh.flush_edits()  # the change being grouped goes in first
@@ -92,22 +89,7 @@ class MergeHandler(APIHandler):
                       if result.unrelated else []) + result.notes,
         }))
 
-    async def _room(self, path: str) -> Any:
-        file_ids = self.settings["file_id_manager"]
-        file_id = file_ids.get_id(path) or file_ids.index(path)
-        if file_id is None:
-            raise web.HTTPError(404, f"File {path!r} does not exist")
-        try:
-            return await self.manager.get("json", "notebook", file_id)
-        except FileGone:
-            raise web.HTTPError(404, f"File {path!r} does not exist") from None
-        except StoreLocked as e:
-            raise web.HTTPError(409, str(e)) from None
-        except LookupError as e:
-            raise web.HTTPError(400, str(e)) from None
-
-
-def _notebook(value: Any, what: str) -> Any:
+def _notebook(value: Any, what: str) -> NotebookNode | None:
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -118,7 +100,7 @@ def _notebook(value: Any, what: str) -> Any:
         raise web.HTTPError(400, str(e)) from None
 
 
-def _history(value: Any) -> Any:
+def _history(value: Any) -> History | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -133,6 +115,6 @@ def _history(value: Any) -> Any:
         raise web.HTTPError(400, f"not a history file: {e.reason}") from None
 
 
-def route(manager: Any) -> tuple[str, type, dict]:
+def route(manager: RoomManager) -> tuple[str, type, dict]:
     """The URL pattern of the endpoint (relative to the server's base URL)."""
     return (r"/api/crdt/merge/(.*)", MergeHandler, {"manager": manager})

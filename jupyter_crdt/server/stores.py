@@ -1,4 +1,4 @@
-"""Where a room's accepted updates are kept: the :class:`HistoryStore` interface and two stores.
+"""Where a room's accepted updates are kept: the :class:`HistoryStore` protocol and the stores.
 
 A room appends every accepted update (with its author) before broadcasting it, and calls
 :meth:`HistoryStore.flush` to make appended updates durable; once ``flush`` returns, the updates
@@ -7,27 +7,48 @@ keeps the document's *session id*, created with the store, so a server restart w
 keeps the id and clients that reconnect are recognised, plus a few small facts about the document
 (:meth:`HistoryStore.get_meta`), such as which update the file on disk was last saved at.
 
+Every store says what it holds through the protocol, so nobody probes a store for attributes: the
+notebook features of the server (branches, blame, diffs, merges of copies) ask for
+:attr:`HistoryStore.notebook_history`, the log of a text file for :attr:`HistoryStore.text_history`; both
+are None for a store that holds no such history.
+
 - :class:`NotebookHistoryStore`: a notebook's history in the project's history format
   (:mod:`crdt.history`, :mod:`jupyter_crdt.history.sidecar`): the sidecar ``.NAME.crdt`` beside the
   ``.ipynb``, with changes grouped by author, the ``written`` branch marking what the file holds, and
   the session id in its header. The ``jupyter crdt`` command line reads the same file.
 - :class:`TextHistoryStore`: a text file's history, in the same format (``.NAME.EXT.crdt``, see
   :mod:`jupyter_crdt.history.text`).
-- :class:`LogStore`: the format text files' histories had before (``.NAME.crdtlog``), now a history
-  format of :mod:`jupyter_crdt.history.crdtlog`, kept to convert them.
 - :class:`MemoryStore`: nothing on disk (history disabled, or a contents manager without files).
+- ``BranchStore`` (:mod:`jupyter_crdt.server.branches`): a branch of a notebook's history.
+
+The old format of text files' histories (``.NAME.crdtlog``) is a history format:
+:mod:`jupyter_crdt.history.crdtlog` reads it to convert it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from jupyter_crdt.history import LogStore as LogStore  # moved to the history layer (a history format)
+import crdt
+from crdt import UnsafeFileError
+from jupyter_crdt.history import (
+    WRITTEN,
+    DocumentHistory,
+    NotebookHistory,
+    TextHistory,
+    move_history,
+    recorded_version,
+    set_aside,
+)
+from jupyter_crdt.history import sidecar_path as history_path
+from jupyter_crdt.server.loaders import FileGone
 
 
 @dataclass
@@ -55,10 +76,11 @@ class Loaded:
 
 
 class HistoryStore(Protocol):
-    """What a room needs from its history (see the module docstring)."""
+    """What a room, and the server's REST API, need from a document's history (see the module docstring)."""
 
-    session_id: str
-    """Stable for as long as this history exists."""
+    @property
+    def session_id(self) -> str:
+        """Stable for as long as this history exists."""
 
     def load(self) -> Loaded: ...
 
@@ -70,6 +92,12 @@ class HistoryStore(Protocol):
 
     async def flush(self) -> int:
         """Make everything appended so far durable; returns the last durable sequence number."""
+
+    @property
+    def deadline(self) -> float | None:
+        """For a store whose :meth:`flush` makes updates durable only once their change is closed (a
+        branch's): when the change being grouped closes, so the room flushes again then. None when
+        there is no such change (every other store: a flush makes what was appended durable)."""
 
     def set_meta(self, key: str, value: Any) -> None:
         """Remember a small fact (durable with the next flush)."""
@@ -87,6 +115,27 @@ class HistoryStore(Protocol):
 
     def saved_update(self) -> bytes | None:
         """The document as it was last saved (an update from scratch), or None if unknown."""
+
+    def recorded_position(self, matches: Callable[[crdt.Doc], bool]) -> Any:
+        """The newest recorded version after the one last saved whose document ``matches``, as a
+        :meth:`position`, or None (always None for a store that keeps no versions)."""
+
+    def flush_edits(self) -> None:
+        """Close the change being grouped now, so the history holds every accepted update (before a
+        version is read, merged or moved); nothing to do for a store that does not group."""
+
+    @property
+    def notebook_history(self) -> NotebookHistory | None:
+        """The open, writable history of a notebook this store records into (branches, blame, diffs and
+        merges of copies work on it); None when the store holds none (a text file, a history in memory,
+        a closed store)."""
+
+    @property
+    def text_history(self) -> TextHistory | None:
+        """The open history of a text file this store records into; None when it holds none."""
+
+    def relocate(self, file_path: str) -> None:
+        """Follow the document, renamed through Jupyter, to ``file_path`` (nothing to do in memory)."""
 
     def close(self) -> None: ...
 
@@ -149,6 +198,27 @@ class MemoryStore(_SeqSaved):
     def records(self) -> list[Record]:
         return self._records
 
+    @property
+    def deadline(self) -> float | None:
+        return None
+
+    def recorded_position(self, matches: Callable[[crdt.Doc], bool]) -> Any:
+        return None
+
+    def flush_edits(self) -> None:
+        """Nothing is grouped."""
+
+    @property
+    def notebook_history(self) -> NotebookHistory | None:
+        return None
+
+    @property
+    def text_history(self) -> TextHistory | None:
+        return None
+
+    def relocate(self, file_path: str) -> None:
+        """Nothing on disk to move."""
+
     def close(self) -> None:
         pass
 
@@ -177,37 +247,37 @@ class SidecarHistoryStore:
     file holds (:meth:`mark_saved`).
     """
 
-    def __init__(self, notebook_path: str) -> None:
-        self.path = notebook_path
-        self.document_history: Any = None
-        """The open :class:`~jupyter_crdt.history.sidecar.NotebookHistory` (or ``TextHistory``)."""
+    #: The kind of history this store opens (a subclass for other documents sets its own).
+    history_class: type[DocumentHistory] = NotebookHistory
+
+    def __init__(self, document_path: str) -> None:
+        self.path = document_path
+        self.document_history: DocumentHistory | None = None
+        """The open history (None until loaded, after closing)."""
         self.session_id = ""
         self._appended = 0
         self._durable = 0
         self._meta: dict[str, Any] = {}
-        self._lock: Any = None
-        self._poll_handle: Any = None
+        self._lock: asyncio.Lock | None = None
+        self._poll_handle: asyncio.TimerHandle | None = None
 
-    @staticmethod
-    def _history_class() -> Any:
-        from jupyter_crdt.history import NotebookHistory
-
-        return NotebookHistory
+    def _open(self) -> DocumentHistory:
+        """The open history; a store used before :meth:`load` or after :meth:`close` is a bug."""
+        if self.document_history is None:
+            raise RuntimeError(f"the history of {self.path} is not open")
+        return self.document_history
 
     def load(self) -> Loaded:
-        from crdt.history_file import HistoryFileError, HistoryLockedError, UnsafeFileError
-        from jupyter_crdt.server.loaders import FileGone
-
         notes: list[str] = []
         try:
             try:
-                self.document_history = self._history_class().open(self.path, author="server", sync=False)
-            except HistoryFileError as e:
+                self.document_history = self.history_class.open(self.path, author="server", sync=False)
+            except crdt.HistoryFileError as e:
                 # A damaged history must not keep the document from opening: it is set aside (kept, for
                 # `jupyter crdt recover`) and the document starts a new history from its file.
                 notes.append(self._set_aside(e))
-                self.document_history = self._history_class().open(self.path, author="server", sync=False)
-        except HistoryLockedError as e:
+                self.document_history = self.history_class.open(self.path, author="server", sync=False)
+        except crdt.HistoryLockedError as e:
             raise StoreLocked(
                 f"{e}: another Jupyter server on this folder, or `jupyter crdt`, is writing this "
                 "document's history; edit it there (or stop that process) and open it again") from None
@@ -215,41 +285,38 @@ class SidecarHistoryStore:
             raise HistoryUnavailable(str(e)) from None
         except FileNotFoundError as e:  # neither the notebook nor a history: as the loader says it
             raise FileGone(str(e)) from None
+        nh = self.document_history
         # these reach clients (session reply, status): the sidecar's name, never the server's paths
-        full, short = str(self.document_history.sidecar), self.document_history.sidecar.name
-        notes.extend(n.replace(full, short) for n in self.document_history.notes)
-        self.session_id = self.document_history.session_id or ""
+        full, short = str(nh.sidecar), nh.sidecar.name
+        notes.extend(n.replace(full, short) for n in nh.notes)
+        self.session_id = nh.session_id or ""
         # updates journaled before a crash: into main, so the room starts with them
-        self.document_history.flush_edits()
-        history = self.document_history.history
+        nh.flush_edits()
+        history = nh.history
         changes = history.changes
         base = changes[0].update if len(changes) else None
         # The document of main in one update (checkpoints make this fast); records() has the changes.
-        main = Record(history.update_at(self.document_history.main), "history", 0.0) if len(changes) else None
+        main = Record(history.update_at(nh.main), "history", 0.0) if len(changes) else None
         return Loaded(records=[main] if main else [], base=base, meta={}, notes=notes)
 
-    def _set_aside(self, error: Any) -> str:
-        from jupyter_crdt.history.sidecar import set_aside, sidecar_path
-
+    def _set_aside(self, error: crdt.HistoryFileError) -> str:
         name = os.path.basename(self.path)
         try:
             aside = set_aside(self.path)
         except OSError as e:  # e.g. a read-only folder: refused, with the reason and the way out
-            raise type(error)(sidecar_path(name), error.offset,
+            raise type(error)(history_path(name), error.offset,
                               f"{error.reason}; it could not be moved aside ({e.strerror or e}): move it "
                               f"away, or run in its folder: jupyter crdt recover {name}") from None
         # names, not the server's paths: this reaches clients
-        return (f"the history {sidecar_path(name)} is damaged ({error.reason}, at byte {error.offset}): "
+        return (f"the history {history_path(name)} is damaged ({error.reason}, at byte {error.offset}): "
                 f"it was moved aside to {aside.name} (kept) and {name} opened from its file with a new "
                 f"history. To bring back what the old history still holds, close the document (or stop "
                 f"the server) and run in its folder: jupyter crdt recover {name} {aside.name}")
 
-    def recorded_position(self, matches: Any) -> Any:
+    def recorded_position(self, matches: Callable[[crdt.Doc], bool]) -> Any:
         """The newest version recorded after the one last written and before ``main`` whose document
-        ``matches`` (a predicate on a ``crdt.Doc``), or None (see ``histories.recorded_version``)."""
-        from jupyter_crdt.history import recorded_version
-
-        nh = self.document_history
+        ``matches`` (a predicate on a ``crdt.Doc``), or None (see ``history.recorded_version``)."""
+        nh = self._open()
         nh.flush_edits()
         written, main = nh.written, nh.main
         if written is None or written == main:
@@ -262,15 +329,13 @@ class SidecarHistoryStore:
     def append(self, update: bytes, author: str) -> int:
         # Journaled (written) before it returns, so it is in the history before it is broadcast; made
         # durable by the next flush, whose one fdatasync in a worker thread covers a whole burst.
-        self.document_history.record_update(update, author, apply=False, sync=False)
+        self._open().record_update(update, author, apply=False, sync=False)
         self._appended += 1
         return self._appended
 
     async def flush(self) -> int:
         """Sync the journal (off the event loop), write the changes closed so far and arrange for the
         open one to be closed and written once the grouper's idle gap has passed."""
-        import asyncio
-
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -284,9 +349,12 @@ class SidecarHistoryStore:
                 self._schedule_poll()
             return upto
 
-    def _schedule_poll(self) -> None:
-        import asyncio
+    @property
+    def deadline(self) -> float | None:
+        """None: journaled updates are durable once flushed, whether their change is closed or not."""
+        return None
 
+    def _schedule_poll(self) -> None:
         if self._poll_handle is not None:
             self._poll_handle.cancel()
             self._poll_handle = None
@@ -313,24 +381,36 @@ class SidecarHistoryStore:
         return self._meta.get(key, default)
 
     def records(self) -> list[Record]:
-        self.document_history.flush_edits()
-        history = self.document_history.history
-        return [Record(c.update, c.author, c.time) for c in history.log(self.document_history.main)]
+        nh = self._open()
+        nh.flush_edits()
+        return [Record(c.update, c.author, c.time) for c in nh.history.log(nh.main)]
 
     def position(self) -> Any:
-        self.document_history.flush_edits()
-        return self.document_history.main
+        nh = self._open()
+        nh.flush_edits()
+        return nh.main
+
+    def flush_edits(self) -> None:
+        if self.document_history is not None:
+            self.document_history.flush_edits()
 
     def mark_saved(self, position: Any, digest: str) -> None:
-        from jupyter_crdt.history import WRITTEN
-
         if self.document_history is None:  # closed while the save was under way (server stopping)
             return
         self.document_history.history.set_branch(WRITTEN, position)
 
     def saved_update(self) -> bytes | None:
-        written = self.document_history.written
-        return None if written is None else self.document_history.history.update_at(written)
+        nh = self._open()
+        written = nh.written
+        return None if written is None else nh.history.update_at(written)
+
+    @property
+    def notebook_history(self) -> NotebookHistory | None:
+        return None
+
+    @property
+    def text_history(self) -> TextHistory | None:
+        return None
 
     def close(self) -> None:
         if self._poll_handle is not None:
@@ -340,39 +420,38 @@ class SidecarHistoryStore:
             self.document_history.close()
             self.document_history = None
 
-    def relocate(self, notebook_path: str) -> None:
-        """Follow the notebook to ``notebook_path`` (renamed through Jupyter): append what is buffered,
+    def relocate(self, file_path: str) -> None:
+        """Follow the document to ``file_path`` (renamed through Jupyter): append what is buffered,
         release the sidecar, move it beside the new path and reopen it there. Synchronous, so no update
         is appended in between; counters are kept, so pending acknowledgements still go out."""
-        from jupyter_crdt.history.sidecar import move_history
-
         if self.document_history is not None:
             self.document_history.close()
             self.document_history = None
-        move_history(self.path, notebook_path)  # False when it already moved (a renamed directory)
-        self.path = notebook_path
-        self.document_history = self._history_class().open(notebook_path, author="server", sync=False)
+        move_history(self.path, file_path)  # False when it already moved (a renamed directory)
+        self.path = file_path
+        self.document_history = self.history_class.open(file_path, author="server", sync=False)
 
 
 class NotebookHistoryStore(SidecarHistoryStore):
-    """A notebook's history (see :class:`SidecarHistoryStore`). Its open history is :attr:`nh` too, which
-    the notebook features of the server (branches, blame, diffs, merges) look for."""
+    """A notebook's history (see :class:`SidecarHistoryStore`): its :attr:`notebook_history` is the open
+    history, for the notebook features of the server (branches, blame, diffs, merges)."""
 
     @property
-    def nh(self) -> Any:
-        """The open :class:`~.sidecar.NotebookHistory` (None until loaded, after closing)."""
-        return self.document_history
+    def notebook_history(self) -> NotebookHistory | None:
+        nh = self.document_history
+        return nh if isinstance(nh, NotebookHistory) and nh.writable else None
 
 
 class TextHistoryStore(SidecarHistoryStore):
-    """A text file's history in the same format (``_text_history.TextHistory``): the sidecar
-    ``.NAME.EXT.crdt`` beside the file, holding JupyterLab's text document (root Text ``source``), with
-    changes grouped by author, journaled updates and the ``written`` branch, read by ``jupyter crdt
-    log``/``show`` like a notebook's. An old ``.NAME.crdtlog`` (:class:`LogStore`) is converted when the
-    history is first opened."""
+    """A text file's history in the same format (:class:`~jupyter_crdt.history.text.TextHistory`): the
+    sidecar ``.NAME.EXT.crdt`` beside the file, holding JupyterLab's text document (root Text
+    ``source``), with changes grouped by author, journaled updates and the ``written`` branch, read by
+    ``jupyter crdt log``/``show`` like a notebook's. An old ``.NAME.crdtlog`` (:class:`LogStore`) is
+    converted when the history is first opened."""
 
-    @staticmethod
-    def _history_class() -> Any:
-        from jupyter_crdt.history.text import TextHistory
+    history_class = TextHistory
 
-        return TextHistory
+    @property
+    def text_history(self) -> TextHistory | None:
+        th = self.document_history
+        return th if isinstance(th, TextHistory) else None

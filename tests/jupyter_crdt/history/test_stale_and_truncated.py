@@ -307,7 +307,7 @@ def test_a_damaged_history_that_cannot_be_set_aside_is_refused_with_the_way_out(
     """(A read-only folder, say.) The server's open refuses with the reason, naming the recovery command,
     and leaves the damaged file where it was; the session handler answers 409 with that text."""
     from crdt import HistoryFileError
-    from jupyter_crdt.history import sidecar as histories
+    from jupyter_crdt.server import stores
     from jupyter_crdt.server.stores import NotebookHistoryStore
 
     damaged, _ = _damaged(nb)
@@ -315,7 +315,7 @@ def test_a_damaged_history_that_cannot_be_set_aside_is_refused_with_the_way_out(
     def refuse(path, why="corrupt"):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(histories, "set_aside", refuse)
+    monkeypatch.setattr(stores, "set_aside", refuse)  # the server's set-aside of a damaged history
     with pytest.raises(HistoryFileError) as info:
         NotebookHistoryStore(str(nb)).load()
     message = str(info.value)

@@ -237,3 +237,28 @@ def test_text_file_log_has_ids_and_summaries(server, unique_name):
         await a.close()
 
     run(main())
+
+
+def test_log_of_a_history_kept_in_memory_counts_characters(server, unique_name, tmp_path):
+    """A document whose history cannot be kept on disk (its sidecar is a link) still has a log: the
+    updates its room accepted, each said in characters inserted and deleted."""
+    text = server.root / f"{unique_name}.txt"
+    text.write_text("hello\n")
+    text.with_name(f".{text.name}.crdt").symlink_to(tmp_path / "elsewhere")
+
+    async def main():
+        a = await CollabClient(server, text.name, "file", token="user-alice").connect()
+        a.text.insert(len(a.text), "typed\n")
+        await wait_until(lambda: a.is_acked(), what="ack")
+        a.text.delete(0, 2)
+        await wait_until(lambda: a.is_acked(), what="ack")
+        code, log = await http(server, "GET", f"/api/crdt/log/{text.name}?type=file")
+        assert code == 200, log
+        summaries = [(c["author"], c["summary"]) for c in log["changes"]]
+        assert summaries[0][1] == "loaded (6 characters)", summaries
+        assert ("alice", "+6/-0 characters") in summaries, summaries
+        assert ("alice", "+0/-2 characters") in summaries, summaries
+        assert str(a.text) == "llo\ntyped\n"
+        await a.close()
+
+    run(main())
