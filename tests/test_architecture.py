@@ -485,6 +485,12 @@ def test_engine_imports_nothing_of_jupyter() -> None:
     assert not problems, _report("Jupyter imported by the engine", problems)
 
 
+def test_packages_ship_type_information() -> None:
+    # PEP 561: without py.typed, mypy in a project that uses ours ignores our annotations
+    missing = [p for p in PACKAGES if not (ROOT / p / "py.typed").is_file()]
+    assert not missing, f"no py.typed in {', '.join(missing)}"
+
+
 def test_every_package_is_read() -> None:
     # the checks above pass vacuously on nothing: make sure they saw the code
     source = repository()
