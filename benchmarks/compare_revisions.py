@@ -67,25 +67,28 @@ def git(*args: str, cwd: Path = REPO_ROOT) -> str:
     return done.stdout.strip()
 
 
-def resolve(rev: str) -> str:
-    return git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+def resolve(rev: str, repo: Path = REPO_ROOT) -> str:
+    try:
+        return git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=repo)
+    except Failed:
+        raise Failed(f"{rev!r} is not a revision of {repo}") from None
 
 
 @contextlib.contextmanager
-def worktree(sha: str, parent: Path, name: str) -> Iterator[Path]:
-    """A detached checkout of `sha`, with this checkout's node_modules linked in; removed afterwards."""
+def worktree(sha: str, parent: Path, name: str, repo: Path = REPO_ROOT) -> Iterator[Path]:
+    """A detached checkout of `sha`, with the node_modules of `repo` linked in; removed afterwards."""
     path = parent / name
-    git("worktree", "add", "--detach", str(path), sha)
+    git("worktree", "add", "--detach", str(path), sha, cwd=repo)
     try:
         for rel in NODE_MODULES:
-            source = (REPO_ROOT / rel).resolve()
+            source = (repo / rel).resolve()
             target = path / rel
             if source.is_dir() and target.parent.is_dir() and not os.path.lexists(target):
                 target.symlink_to(source, target_is_directory=True)
         yield path
     finally:
         try:
-            git("worktree", "remove", "--force", str(path))
+            git("worktree", "remove", "--force", str(path), cwd=repo)
         except (Failed, subprocess.TimeoutExpired) as e:
             log(f"could not remove the worktree {path}: {e} (git worktree remove --force {path})")
 
