@@ -404,12 +404,17 @@ def boundary_problems(
                 elif sub in source.modules and sub not in public:
                     problems.append(f"{where}: imports {sub}, not a public module of {engine}")
         for node in ast.walk(source.modules[name].tree):
-            attr = None
-            if isinstance(node, ast.Attribute) and node.attr in private_attributes:
+            if isinstance(node, ast.Attribute):
                 owner = node.value
-                if isinstance(owner, ast.Name) and owner.id in {"self", "cls"}:
-                    continue
-                attr = node.attr
+                if isinstance(owner, ast.Name) and owner.id == engine:
+                    # `crdt.store.X` after `import crdt`: a module reached through the package's attributes
+                    sub = f"{engine}.{node.attr}"
+                    if sub in source.modules and sub not in public:
+                        problems.append(f"{rel}:{node.lineno}: uses {sub}, not a public module of {engine}")
+                elif node.attr in private_attributes and not (
+                    isinstance(owner, ast.Name) and owner.id in {"self", "cls"}
+                ):
+                    problems.append(f"{rel}:{node.lineno}: reads {node.attr}, private state of {engine}")
             elif (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
@@ -418,10 +423,9 @@ def boundary_problems(
                 and isinstance(node.args[1], ast.Constant)
                 and node.args[1].value in private_attributes
             ):
-                attr = str(node.args[1].value)
-            if attr is not None:
-                problems.append(f"{rel}:{node.lineno}: reads {attr}, private state of {engine}")
-    return problems
+                problems.append(f"{rel}:{node.lineno}: reads {node.args[1].value}, private state of {engine}")
+    # by file and line (stable: one line's problems stay in the order found)
+    return sorted(problems, key=lambda p: (p.split(":")[0], int(p.split(":")[1])))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -597,6 +601,7 @@ def test_checker_finds_boundary_crossings(tmp_path: Path) -> None:
             "from crdt.doc import Doc\nfrom crdt import _fast\nfrom crdt.inspect import _helper\n"
             "from crdt import doc\nimport crdt._fast\n"
             "def f(d):\n    return d._start, getattr(d, '_walk')\n"
+            "def g():\n    return crdt.doc.Doc(), crdt.inspect\n"
         ),
     })
     assert boundary_problems(source) == [
@@ -607,6 +612,7 @@ def test_checker_finds_boundary_crossings(tmp_path: Path) -> None:
         "app/bad.py:5: imports the private module crdt._fast",
         "app/bad.py:7: reads _start, private state of crdt",
         "app/bad.py:7: reads _walk, private state of crdt",
+        "app/bad.py:9: uses crdt.doc, not a public module of crdt",
     ]
 
 
