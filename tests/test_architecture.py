@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -39,8 +40,10 @@ JUPYTER = frozenset({
     "jupyter_crdt", "jupyter_server", "jupyter_core", "jupyter_client", "jupyter_events", "jupyter_ydoc",
     "jupyter_server_fileid", "jupyter_server_ydoc", "jupyter_collaboration", "jupyterlab", "notebook",
     "nbformat", "nbclient", "nbconvert", "nbdime", "IPython", "ipykernel", "ipywidgets", "traitlets",
-    "tornado", "pycrdt",
+    "tornado",
 })
+# What the engine may import besides itself and the standard library (docs/architecture.md).
+ENGINE_THIRD_PARTY = frozenset({"msgpack"})
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -432,17 +435,30 @@ def boundary_problems(
 # (d) The engine without Jupyter
 
 
+def _imports_of(source: Source, package: str) -> Iterator[tuple[str, Import]]:
+    for name in sorted(source.modules):
+        if name == package or name.startswith(package + "."):
+            for imp in source.imports(name):
+                yield source.rel(name), imp
+
+
 def foreign_imports(source: Source, package: str, forbidden: frozenset[str]) -> list[str]:
     """Every import in `package` of a top-level package in `forbidden`, wherever it is (TYPE_CHECKING too)."""
-    problems = []
-    for name in sorted(source.modules):
-        if name != package and not name.startswith(package + "."):
-            continue
-        for imp in source.imports(name):
-            top = imp.target.partition(".")[0]
-            if top in forbidden:
-                problems.append(f"{source.rel(name)}:{imp.line}: imports {imp.target}")
-    return problems
+    return [
+        f"{rel}:{imp.line}: imports {imp.target}"
+        for rel, imp in _imports_of(source, package)
+        if imp.target.partition(".")[0] in forbidden
+    ]
+
+
+def unlisted_imports(source: Source, package: str, allowed: frozenset[str]) -> list[str]:
+    """Every import in `package` of something not in the standard library, `package` or `allowed`."""
+    everything = frozenset(sys.stdlib_module_names) | allowed | {package, "__future__"}
+    return [
+        f"{rel}:{imp.line}: imports {imp.target}"
+        for rel, imp in _imports_of(source, package)
+        if imp.target.partition(".")[0] not in everything
+    ]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -487,6 +503,11 @@ def test_engine_reached_only_through_its_public_surface() -> None:
 def test_engine_imports_nothing_of_jupyter() -> None:
     problems = foreign_imports(repository(), ENGINE, JUPYTER)
     assert not problems, _report("Jupyter imported by the engine", problems)
+
+
+def test_engine_imports_only_the_standard_library_and_msgpack() -> None:
+    problems = unlisted_imports(repository(), ENGINE, ENGINE_THIRD_PARTY)
+    assert not problems, _report("the engine imports beyond the standard library and msgpack", problems)
 
 
 def test_packages_ship_type_information() -> None:
@@ -625,4 +646,10 @@ def test_checker_finds_jupyter_in_the_engine(tmp_path: Path) -> None:
     assert foreign_imports(source, "crdt", JUPYTER) == [
         "crdt/types.py:3: imports nbformat",
         "crdt/types.py:5: imports jupyter_server.utils",
+    ]
+    (tmp_path / "crdt/wire.py").write_text("import msgpack\nimport zlib\nimport requests\n", encoding="utf-8")
+    assert unlisted_imports(Source.read(tmp_path, ["crdt"]), "crdt", frozenset({"msgpack"})) == [
+        "crdt/types.py:3: imports nbformat",
+        "crdt/types.py:5: imports jupyter_server.utils",
+        "crdt/wire.py:3: imports requests",
     ]
