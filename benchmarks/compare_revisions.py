@@ -12,7 +12,8 @@ machine that gets busier or quieter during the run weighs on both alike. At leas
 issue's bar (5 is the default).
 
 Printed: per metric, the median over the rounds of each revision's value (each value is already that
-harness's own median), and new/old. A time more than 5% slower (``--tolerance``) is flagged, and so are
+harness's own median), new/old, and the spread of the rounds (the wider side's (max - min) / median: a
+difference smaller than it is noise). A time more than 5% slower (``--tolerance``) is flagged, and so are
 more memory and a changed size in bytes. The last line says whether the server's CPU seconds with 20
 typists went down. Exit code: 0 when nothing is flagged and the CPU went down, 1 otherwise, 2 when a
 measurement failed. The JSON (``--json``) keeps every round's values. Network: 127.0.0.1 only (the
@@ -155,6 +156,15 @@ class Metric:
     def median(self, side: str) -> float | None:
         return statistics.median(self.values[side]) if self.values[side] else None
 
+    def spread(self) -> float | None:
+        """The wider of the two sides' (max - min) / median: how much the rounds disagreed (the noise)."""
+        spreads = []
+        for values in self.values.values():
+            middle = statistics.median(values) if values else 0
+            if middle:
+                spreads.append((max(values) - min(values)) / abs(middle))
+        return max(spreads) if spreads else None
+
     def ratio(self) -> float | None:
         old, new = self.median("old"), self.median("new")
         if old is None or new is None or old == 0:
@@ -282,7 +292,7 @@ def render(metrics: dict[str, Metric], args: argparse.Namespace, revs: dict[str,
         f"old {args.old} ({revs['old'][:10]})  new {args.new} ({revs['new'][:10]})  rounds {args.rounds}"
         + ("  --quick" if args.quick else ""),
         "",
-        f"{'metric':<48} {'unit':>5} {'old':>12} {'new':>12} {'new/old':>8}  flag",
+        f"{'metric':<48} {'unit':>5} {'old':>12} {'new':>12} {'new/old':>8} {'spread':>7}  flag",
     ]
     flagged = []
     for name in metrics:
@@ -293,7 +303,8 @@ def render(metrics: dict[str, Metric], args: argparse.Namespace, revs: dict[str,
             flagged.append(f"{name}: {flag}")
         lines.append(
             f"{name:<48} {metric.unit:>5} {_num(old):>12} {_num(new):>12} "
-            f"{(f'{ratio:.3f}' if ratio is not None else '-'):>8}  {flag}"
+            f"{(f'{ratio:.3f}' if ratio is not None else '-'):>8} "
+            f"{(f'{100 * spread:.0f}%' if (spread := metric.spread()) is not None else '-'):>7}  {flag}"
         )
     lines.append("")
     lines.append(f"{len(flagged)} flagged (more than {100 * args.tolerance:.0f}% slower, more memory, or a "
@@ -355,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         "metrics": [
             {"name": m.name, "unit": m.unit, "old": m.values["old"], "new": m.values["new"],
              "old_median": m.median("old"), "new_median": m.median("new"), "ratio": m.ratio(),
-             "flag": m.flag(args.tolerance)}
+             "spread": m.spread(), "flag": m.flag(args.tolerance)}
             for m in metrics.values()
         ],
         "table": text,

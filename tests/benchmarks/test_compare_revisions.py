@@ -39,6 +39,9 @@ def test_flags_only_what_is_worse_beyond_the_tolerance() -> None:
     assert _metric("b", "bytes", [100.0], [101.0]).flag(0.05) == "SIZE CHANGED"
     assert _metric("r", "x", [1.0], [2.0]).flag(0.05) == ""  # a ratio is shown, not judged
     assert _metric("t", "s", [1.0], []).flag(0.05) == "missing on one side"
+    # the spread: how much the rounds of the noisier side disagreed
+    assert _metric("t", "s", [1.0, 2.0, 3.0], [1.0, 1.0, 1.0]).spread() == 1.0
+    assert _metric("t", "s", [], []).spread() is None
 
 
 def test_verdict_needs_no_flag_and_server_cpu_down() -> None:
@@ -47,6 +50,7 @@ def test_verdict_needs_no_flag_and_server_cpu_down() -> None:
     text, good = cr.render({**same, cpu: _metric(cpu, "s", [4.0, 5.0, 6.0], [3.0, 4.0, 9.0])}, _args(), {
         "old": "1" * 40, "new": "2" * 40})
     assert good and "server CPU with 20 typists: old 5 s, new 4 s: went DOWN" in text
+    assert "latency N=20: server CPU" in text and "150%" in text  # new's spread: (9 - 3) / 4
     text, good = cr.render({**same, cpu: _metric(cpu, "s", [4.0], [4.0])}, _args(), {"old": "1", "new": "2"})
     assert not good and "did NOT go down" in text
     slower = {"t": _metric("t", "s", [1.0], [1.5]), cpu: _metric(cpu, "s", [4.0], [3.0])}
