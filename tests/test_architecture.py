@@ -352,8 +352,6 @@ def engine_private_attributes(source: Source, engine: str = ENGINE) -> set[str]:
                             names.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
                         elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                             names.add(stmt.target.id)
-                        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
-                            continue
                     for slot in _slots(node):
                         names.add(slot)
                 targets: list[ast.expr] = []
