@@ -7,7 +7,7 @@ walk from the head of the list; markers follow local edits and are dropped after
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..encoding import UNDEFINED, Encoder
 from ..events import Event
@@ -21,6 +21,9 @@ from ..structs.contents import (
 )
 from ..structs.item import Item, get_item_clean_start
 from ..transaction import begin, finish
+
+if TYPE_CHECKING:
+    from ..doc import Doc
 
 MAX_MARKERS = 8
 
@@ -43,7 +46,7 @@ class SharedType:
         self._item: Item | None = None
         self._map: dict[str, Item] = {}
         self._start: Item | None = None
-        self.doc = None
+        self.doc: Doc | None = None
         self._length = 0
         self._eh: list[Callable] = []
         self._deh: list[Callable] = []

@@ -35,7 +35,7 @@ def notebooks_only(path: str, command: str) -> None:
         raise CliError(f"{command} works on notebooks; for a text file's history use log and show")
 
 
-def open_read(path: str) -> NotebookHistory:
+def open_read(path: str) -> NotebookHistory | TextHistory:
     """The history for a reading command, read without writing anything (a git checkout stays clean).
 
     No lock is taken and the sidecar is never changed: a torn tail is ignored (and reported), and an
@@ -43,7 +43,7 @@ def open_read(path: str) -> NotebookHistory:
     (the next command or server that writes the history records it). A text file's is a
     ``TextHistory`` (an old ``.crdtlog`` is converted first, when the sidecar is free: the one
     exception, a one-time change of format)."""
-    kind: type[NotebookHistory] = NotebookHistory
+    kind: type[NotebookHistory | TextHistory] = NotebookHistory
     if is_text_file(path):
         kind = TextHistory
         try:
@@ -55,7 +55,7 @@ def open_read(path: str) -> NotebookHistory:
     return nh
 
 
-def report_notes(nh: NotebookHistory) -> None:
+def report_notes(nh: NotebookHistory | TextHistory) -> None:
     """What opening the history found (a torn tail, a file the history could not explain), on stderr."""
     for note in nh.notes:
         print(f"warning: {note}", file=sys.stderr)
@@ -97,7 +97,7 @@ def call(session: NotebookSession, method: str, what: str, body: Any = None) -> 
         raise CliError(f"the Jupyter server at {url} answered {e.status}: {e.message}") from None
 
 
-def resolve_rev(nh: NotebookHistory, rev: str | None) -> frozenset[str]:
+def resolve_rev(nh: NotebookHistory | TextHistory, rev: str | None) -> frozenset[str]:
     """The version REV names in the history (``HEAD`` when None)."""
     return resolve(nh.history, rev)
 

@@ -170,7 +170,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     salvaged, damage = HistoryFile.salvage(damaged)
     if not len(salvaged):
         raise CliError(f"{damaged} holds no readable change" + (f" ({damage.reason})" if damage else ""))
-    kind: type[NotebookHistory] = NotebookHistory
+    kind: type[NotebookHistory | TextHistory] = NotebookHistory
     if is_text_file(path):
         kind = TextHistory
     try:
@@ -180,7 +180,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
                        "run this again") from None
     with nh:
         joined = False
-        if not nh.created and kind is NotebookHistory:  # a text's history has no notebook merge rules
+        if not nh.created and isinstance(nh, NotebookHistory):  # a text's history has no notebook merge rules
             try:
                 nh.merge_history(salvaged)
                 joined = True
@@ -197,7 +197,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
                 print(f"kept the history started since as {kept}", file=sys.stderr)
             nh.replace_history(salvaged)
         nh.sync_from_disk()  # what the file holds now (edits made since the damage) stays
-        (getattr(nh, "write_file", None) or nh.write_notebook)()
+        nh.write_file() if isinstance(nh, TextHistory) else nh.write_notebook()
         for note in nh.notes:
             print(f"warning: {note}", file=sys.stderr)
     where = f"up to byte {damage.offset}; after it: {damage.reason}" if damage else "all of it"

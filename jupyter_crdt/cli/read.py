@@ -20,7 +20,7 @@ from jupyter_crdt.cli.common import (
     when,
     yellow,
 )
-from jupyter_crdt.history import MAIN, NotebookHistory, notebook_at, notebook_text
+from jupyter_crdt.history import MAIN, NotebookHistory, TextHistory, notebook_at, notebook_text
 from jupyter_crdt.history.blame import CellNotFound, blame_cell
 from jupyter_crdt.history.log import summarize, visible_log
 from jupyter_crdt.history.offline import short
@@ -97,7 +97,7 @@ def _log_text(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _text_version(nh: NotebookHistory, rev: str | None) -> frozenset[str]:
+def _text_version(nh: NotebookHistory | TextHistory, rev: str | None) -> frozenset[str]:
     """REV in a text file's history (``~N`` counts the changes ``log`` shows for it)."""
 
     def visible(v: frozenset[str]) -> list:
@@ -130,9 +130,9 @@ def _group_dict(g: list) -> dict:
 
 def cmd_show(args: argparse.Namespace) -> int:
     with open_read(args.notebook) as nh:
-        if is_text_file(args.notebook):
+        if isinstance(nh, TextHistory):
             version = _text_version(nh, args.at)
-            text = nh.text(None if version == nh.main else version)  # type: ignore[attr-defined]
+            text = nh.text(None if version == nh.main else version)
         else:
             version = resolve_rev(nh, args.at)
             text = notebook_text(nh.notebook(None if version == nh.main else version))

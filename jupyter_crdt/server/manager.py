@@ -134,9 +134,8 @@ class RoomManager:
                 main = await self.get(file_format, file_type, file_id)
             if branch not in notebook_history(main).history.branches:
                 raise UnknownBranch(f"no branch {branch!r}")
-            # HistoryStore declares session_id settable, BranchStore's is read-only (stores.py's to align).
             store = BranchStore(main.store, branch)
-            room = Room(room_id, main.model, None, store, self.settings, self.log,  # type: ignore[arg-type]
+            room = Room(room_id, main.model, None, store, self.settings, self.log,
                         on_empty=self.forget)
             room.events = self.events
             room.branch = branch
