@@ -416,6 +416,9 @@ def boundary_problems(
                     isinstance(owner, ast.Name) and owner.id in {"self", "cls"}
                 ):
                     problems.append(f"{rel}:{node.lineno}: reads {node.attr}, private state of {engine}")
+                elif node.attr == "store" and _names_a_doc(owner):
+                    # a document's struct store is the engine's inside (crdt.inspect answers questions on it)
+                    problems.append(f"{rel}:{node.lineno}: reads a document's store, engine state")
             elif (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
@@ -427,6 +430,12 @@ def boundary_problems(
                 problems.append(f"{rel}:{node.lineno}: reads {node.args[1].value}, private state of {engine}")
     # by file and line (stable: one line's problems stay in the order found)
     return sorted(problems, key=lambda p: (p.split(":")[0], int(p.split(":")[1])))
+
+
+def _names_a_doc(node: ast.expr) -> bool:
+    """Whether ``node`` reads as a document: ``doc``, ``view_doc``, ``x.doc``."""
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+    return name == "doc" or name.endswith("_doc")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -621,6 +630,7 @@ def test_checker_finds_boundary_crossings(tmp_path: Path) -> None:
             "from crdt import doc\nimport crdt._fast\n"
             "def f(d):\n    return d._start, getattr(d, '_walk')\n"
             "def g():\n    return crdt.doc.Doc(), crdt.inspect\n"
+            "def h(room):\n    return room.doc.store.clients, room.store\n"
         ),
     })
     assert boundary_problems(source) == [
@@ -632,6 +642,7 @@ def test_checker_finds_boundary_crossings(tmp_path: Path) -> None:
         "app/bad.py:7: reads _start, private state of crdt",
         "app/bad.py:7: reads _walk, private state of crdt",
         "app/bad.py:9: uses crdt.doc, not a public module of crdt",
+        "app/bad.py:11: reads a document's store, engine state",
     ]
 
 
